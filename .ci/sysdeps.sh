@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Install the Debian packages the test suite (or the demo) needs, if any are missing.
+# Runs `apt-get update` at most once, and only when something has to be installed.
+set -euo pipefail
+
+# Build headers for PyAudio and systemd-python, the stock age CLI for interop
+# tests, Chromium for browser tests, nspawn/debootstrap for the system test.
+TEST_PACKAGES=(
+  python3-venv python3-dev build-essential pkg-config
+  portaudio19-dev libasound2 libsystemd-dev
+  age openssl ca-certificates curl
+  chromium fonts-dejavu-core fonts-liberation systemd systemd-container debootstrap shellcheck iproute2
+)
+DEMO_PACKAGES=(python3-venv python3-dev build-essential pkg-config portaudio19-dev libasound2 libsystemd-dev openssl)
+
+missing_packages() {
+  local pkg
+  for pkg in "$@"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || echo "$pkg"
+  done
+}
+
+main() {
+  local -a wanted missing
+  case "${1:-test}" in
+    test) wanted=("${TEST_PACKAGES[@]}") ;;
+    demo) wanted=("${DEMO_PACKAGES[@]}") ;;
+    *) echo "usage: $0 test|demo" >&2; exit 2 ;;
+  esac
+  if ! command -v dpkg-query >/dev/null; then
+    echo "sysdeps: not a Debian-based system; install the equivalents of: ${wanted[*]}" >&2
+    return 0
+  fi
+  mapfile -t missing < <(missing_packages "${wanted[@]}")
+  if [ "${#missing[@]}" -eq 0 ]; then
+    echo "sysdeps: all system packages present"
+    return 0
+  fi
+  local sudo=""
+  if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null || { echo "sysdeps: run as root to install: ${missing[*]}" >&2; exit 1; }
+    sudo="sudo"
+  fi
+  echo "sysdeps: installing ${missing[*]}"
+  $sudo apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
+}
+
+main "$@"

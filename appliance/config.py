@@ -1,0 +1,344 @@
+"""The one configuration schema for Holdnote.
+
+Every key has a type, a default, bounds where they make sense, and a one-line
+description; ``config/holdnote.toml`` is generated from this schema
+(``holdnote check-config --template``) and a test keeps the two in step.
+Unknown keys and out-of-range values are rejected with the key path.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from appliance.errors import ConfigError
+
+DEFAULT_PATH = Path("/etc/holdnote/holdnote.toml")
+ENV_VAR = "HOLDNOTE_CONFIG"
+_HHMM = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
+
+
+class _Section(BaseModel):
+    """Base of every section: unknown keys are errors, values are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+def _hhmm(value: str) -> str:
+    if not _HHMM.match(value):
+        raise ValueError(f"{value!r} is not a time of day like \"00:30\"")
+    return value
+
+
+class Paths(_Section):
+    """Where things live on disk."""
+
+    data_dir: Path = Field(
+        Path("/var/lib/holdnote"),
+        description="Recordings, database and models (created 0700).",
+    )
+    runtime_dir: Path = Field(
+        Path("/run/holdnote"),
+        description="RAM-only directory for the unlocked key and sockets.",
+    )
+    recorder_socket: Path = Field(
+        Path("/run/holdnote/recorder.sock"),
+        description="Recorder control socket (JSON lines: status, start, stop, mark).",
+    )
+
+
+class Audio(_Section):
+    """Microphone capture."""
+
+    device: str = Field(
+        "default",
+        description='Input device: an index ("2") or part of its name ("USB").',
+    )
+    sample_rate: int = Field(16000, ge=8000, le=48000, description="Samples per second.")
+    channels: int = Field(
+        1, ge=1, le=2, description="1 = one room microphone, 2 = two lavalier microphones."
+    )
+    clinician_channel: Literal["left", "right"] = Field(
+        "left", description="With 2 channels: which one carries the clinician."
+    )
+    frames_per_buffer: int = Field(
+        1600, ge=64, le=16000, description="Frames per PyAudio callback (1600 = 0.1 s)."
+    )
+    queue_seconds: float = Field(
+        30.0, ge=1.0, le=600.0, description="Audio buffered in RAM if the disk stalls."
+    )
+
+
+class Gpio(_Section):
+    """Button and light wiring (BCM pin numbers)."""
+
+    record_button_pin: int = Field(17, ge=0, le=27, description="Record start/stop button.")
+    mark_button_pin: int = Field(
+        27, ge=-1, le=27, description="Bookmark button (-1 = none fitted)."
+    )
+    led_pin: int = Field(18, ge=0, le=27, description="Status LED (PWM capable pin).")
+    stop_hold_seconds: float = Field(
+        0.0, ge=0.0, le=10.0, description="Hold to stop (0 = a press stops)."
+    )
+    bounce_seconds: float = Field(
+        0.05, ge=0.0, le=1.0, description="Debounce time for both buttons."
+    )
+    active_low_led: bool = Field(False, description="LED wired between pin and 3.3 V.")
+
+
+class Recorder(_Section):
+    """Recording guards."""
+
+    max_session_minutes: int = Field(
+        180, ge=1, le=720, description="A recording stops itself after this long."
+    )
+    min_free_mb: int = Field(
+        1024, ge=50, le=1_000_000, description="Refuse to start below this free space."
+    )
+    stop_free_mb: int = Field(
+        200, ge=20, le=1_000_000, description="Stop cleanly when free space falls below."
+    )
+
+
+class Transcription(_Section):
+    """The overnight job and the Whisper model."""
+
+    model: str = Field(
+        "base.en",
+        description='Model name ("tiny.en", "base.en", "small.en") or a directory.',
+    )
+    model_dir: Path | None = Field(
+        None, description="CTranslate2 model directory; overrides model when set."
+    )
+    compute_type: Literal["int8", "int8_float32", "float32"] = Field(
+        "int8", description="Quantization used by CTranslate2 on the CPU."
+    )
+    cpu_threads: int = Field(
+        0, ge=0, le=64, description="Threads for Whisper (0 = one per core)."
+    )
+    batched: bool = Field(
+        True, description="Use the batched pipeline (faster at equal accuracy)."
+    )
+    batch_size: int = Field(8, ge=1, le=64, description="Segments decoded together.")
+    beam_size: int = Field(5, ge=1, le=10, description="Beam width of the decoder.")
+    window_minutes: float = Field(
+        10.0, ge=1.0, le=60.0, description="Audio decrypted and decoded at a time."
+    )
+    vad_threshold: float = Field(
+        0.5, ge=0.1, le=0.95, description="Silero VAD speech probability threshold."
+    )
+    no_speech_threshold: float = Field(
+        0.6, ge=0.0, le=1.0, description="Drop segments Whisper thinks are not speech."
+    )
+    night_start: str = Field("00:30", description="Start of the overnight window (HH:MM).")
+    night_end: str = Field("06:30", description="Jobs stop at this time (HH:MM).")
+    lock_after: bool = Field(
+        False, description="Lock the device when the overnight job ends."
+    )
+
+    _check_start = field_validator("night_start")(_hhmm)
+    _check_end = field_validator("night_end")(_hhmm)
+
+
+class Speakers(_Section):
+    """Who spoke when."""
+
+    count: int = Field(2, ge=1, le=6, description="Speakers in a mono recording.")
+    clinician_name: str = Field(
+        "Clinician", min_length=1, max_length=60, description="Label for the clinician."
+    )
+
+
+class Notes(_Section):
+    """Draft notes."""
+
+    template: Literal["SOAP", "DAP", "BIRP"] = Field(
+        "SOAP", description="Practice note template."
+    )
+    silence_threshold_seconds: float = Field(
+        10.0, ge=2.0, le=600.0, description="Silences longer than this are listed."
+    )
+    risk_flags: bool = Field(
+        True, description="Flag risk language (suicide, self-harm, harm, abuse, substances)."
+    )
+
+
+class Retention(_Section):
+    """How long things are kept."""
+
+    audio: Literal["delete_after_transcription", "keep_days"] = Field(
+        "delete_after_transcription", description="What happens to audio once transcribed."
+    )
+    audio_keep_days: int = Field(
+        7, ge=0, le=3650, description="With audio = keep_days: days audio is kept."
+    )
+    session_keep_days: int = Field(
+        0, ge=0, le=36500, description="Delete whole sessions after N days (0 = never)."
+    )
+
+
+class Web(_Section):
+    """The clinician's web page."""
+
+    bind: str = Field("0.0.0.0", description="Address gunicorn listens on.")
+    port: int = Field(8443, ge=1, le=65535, description="HTTPS port.")
+    tls_cert: Path = Field(
+        Path("/var/lib/holdnote/tls/cert.pem"), description="TLS certificate (PEM)."
+    )
+    tls_key: Path = Field(
+        Path("/var/lib/holdnote/tls/key.pem"), description="TLS private key (PEM)."
+    )
+    allowed_networks: list[str] = Field(
+        default_factory=list,
+        description="Extra client networks (CIDR) beyond private and link-local ones.",
+    )
+    allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description="Extra Host names accepted (host name, .local and IPs always are).",
+    )
+    idle_minutes: int = Field(15, ge=1, le=240, description="Idle logoff after N minutes.")
+    session_hours: int = Field(
+        12, ge=1, le=72, description="Absolute login lifetime in hours."
+    )
+    workers: int = Field(2, ge=1, le=8, description="gunicorn worker processes.")
+
+    @field_validator("allowed_networks")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for item in value:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(f"{item!r} is not a network like 192.168.1.0/24") from None
+        return value
+
+
+class Security(_Section):
+    """Keys, passphrases and logins."""
+
+    scrypt_work_factor: int = Field(
+        18, ge=10, le=22, description="log2 scrypt cost for key slots (18 = about 1 s on a Pi 4)."
+    )
+    max_failed_logins: int = Field(
+        5, ge=1, le=100, description="Failures before a temporary lockout."
+    )
+    lockout_minutes: int = Field(15, ge=1, le=1440, description="Length of that lockout.")
+
+
+class Config(_Section):
+    """The whole configuration file."""
+
+    paths: Paths = Field(default_factory=Paths)
+    audio: Audio = Field(default_factory=Audio)
+    gpio: Gpio = Field(default_factory=Gpio)
+    recorder: Recorder = Field(default_factory=Recorder)
+    transcription: Transcription = Field(default_factory=Transcription)
+    speakers: Speakers = Field(default_factory=Speakers)
+    notes: Notes = Field(default_factory=Notes)
+    retention: Retention = Field(default_factory=Retention)
+    web: Web = Field(default_factory=Web)
+    security: Security = Field(default_factory=Security)
+
+
+def _problems(error: ValidationError) -> list[str]:
+    problems = []
+    for item in error.errors():
+        path = ".".join(str(part) for part in item["loc"])
+        reason = item["msg"]
+        if item["type"] == "extra_forbidden":
+            reason = "unknown key (check the spelling against config/holdnote.toml)"
+        problems.append(f"{path}: {reason}")
+    return problems
+
+
+def from_dict(data: dict[str, Any]) -> Config:
+    """Validate a parsed TOML mapping; raise :class:`ConfigError` listing every problem."""
+    try:
+        return Config.model_validate(data)
+    except ValidationError as error:
+        problems = _problems(error)
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems), problems) from None
+
+
+def resolve_path(path: str | os.PathLike | None = None) -> Path:
+    """The file to read: the argument, else ``$HOLDNOTE_CONFIG``, else the system default."""
+    if path:
+        return Path(path)
+    if os.environ.get(ENV_VAR):
+        return Path(os.environ[ENV_VAR])
+    return DEFAULT_PATH
+
+
+def load(path: str | os.PathLike | None = None) -> Config:
+    """Read and validate the configuration file.
+
+    A missing file at the *default* location gives the defaults (a fresh
+    checkout can run); a missing file that was asked for by name is an error.
+    """
+    target = resolve_path(path)
+    explicit = bool(path) or bool(os.environ.get(ENV_VAR))
+    try:
+        text = target.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        if explicit:
+            raise ConfigError(f"{target}: no such configuration file") from None
+        return Config()
+    except OSError as error:
+        raise ConfigError(f"{target}: cannot read ({error.strerror})") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{target}: not valid TOML ({error})", [f"(file): {error}"]) from None
+    return from_dict(data)
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _bounds(field: Any) -> str:
+    low = high = None
+    for rule in field.metadata:
+        low = getattr(rule, "ge", low)
+        high = getattr(rule, "le", high)
+    return f" ({low} to {high})" if low is not None and high is not None else ""
+
+
+def _choices(field: Any) -> str:
+    args = getattr(field.annotation, "__args__", ())
+    if args and all(isinstance(a, str) for a in args):
+        return " One of: " + ", ".join(args) + "."
+    return ""
+
+
+def render_template() -> str:
+    """The documented default configuration file, generated from the schema."""
+    lines = [
+        "# Holdnote configuration. Every key is shown with its default value;",
+        "# delete or comment out a key to use the default. Check your edits with:",
+        "#   holdnote check-config /etc/holdnote/holdnote.toml",
+    ]
+    defaults = Config()
+    for section_name, section_field in Config.model_fields.items():
+        section = getattr(defaults, section_name)
+        lines += ["", f"[{section_name}]", f"# {section_field.annotation.__doc__.strip()}"]
+        for key, field in type(section).model_fields.items():
+            value = getattr(section, key)
+            lines.append(f"# {field.description}{_bounds(field)}{_choices(field)}")
+            if value is None:
+                lines.append(f"# {key} =")
+            else:
+                lines.append(f"{key} = {_toml_value(value)}")
+    return "\n".join(lines) + "\n"

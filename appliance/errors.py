@@ -1,0 +1,153 @@
+"""The Holdnote exception tree.
+
+Every error Holdnote raises on purpose is a :class:`HoldnoteError`. Where a
+builtin exception means the same thing, the class also subclasses it (a bad
+config value is also a ``ValueError``), so callers can catch either. Messages
+name the bad value and say what a person can do about it.
+"""
+
+from __future__ import annotations
+
+
+class HoldnoteError(Exception):
+    """Base class of every error Holdnote raises deliberately."""
+
+
+# --- configuration -----------------------------------------------------------
+
+
+class ConfigError(HoldnoteError, ValueError):
+    """The configuration file is missing, malformed or has invalid values.
+
+    ``problems`` lists one ``"key.path: reason"`` string per problem found.
+    """
+
+    def __init__(self, message: str, problems: list[str] | None = None):
+        super().__init__(message)
+        self.problems = list(problems or [])
+
+
+# --- cryptography (age) --------------------------------------------------------
+
+
+class CryptoError(HoldnoteError):
+    """An age file or key could not be used. Subclasses say which part failed."""
+
+
+class KeyFormatError(CryptoError, ValueError):
+    """A key, recipient or identity string is malformed."""
+
+
+class HeaderError(CryptoError, ValueError):
+    """The age header is malformed, unsupported or not canonical."""
+
+
+class ArmorError(HeaderError):
+    """The ASCII armor around an age file is malformed."""
+
+
+class NoIdentityMatchError(CryptoError):
+    """None of the given identities can open this file (wrong key or passphrase)."""
+
+
+class HeaderMacError(CryptoError):
+    """The header's MAC does not match: the header was altered."""
+
+
+class PayloadError(CryptoError):
+    """The encrypted payload failed to authenticate or is malformed."""
+
+
+class TruncatedStreamError(PayloadError):
+    """The payload ends without its final chunk (for example after a power cut).
+
+    The salvage reader can recover the complete chunks before the cut.
+    """
+
+
+# --- keys and unlocking ----------------------------------------------------------
+
+
+class KeysError(HoldnoteError):
+    """Base for key-slot problems."""
+
+
+class NotInitializedError(KeysError):
+    """The practice keys have not been created yet (run ``holdnote keys init``)."""
+
+
+class AlreadyInitializedError(KeysError):
+    """The practice keys already exist; refusing to overwrite them."""
+
+
+class WrongPassphraseError(KeysError, PermissionError):
+    """The passphrase or recovery key did not open the key slot."""
+
+
+class UnknownUserError(KeysError, LookupError):
+    """No user or key slot by that name."""
+
+
+class WeakPassphraseError(KeysError, ValueError):
+    """The new passphrase is too short or otherwise unacceptable."""
+
+
+class UserExistsError(KeysError, ValueError):
+    """A user by that name already exists."""
+
+
+class DeviceLockedError(KeysError, PermissionError):
+    """The practice identity is not unlocked; a clinician must log in first."""
+
+
+# --- storage and audit -----------------------------------------------------------
+
+
+class StorageError(HoldnoteError):
+    """The database or data directory cannot be used."""
+
+
+class SessionNotFoundError(StorageError, LookupError):
+    """No session with that id."""
+
+
+class InvalidStateError(StorageError):
+    """The session is not in a state that allows this action."""
+
+
+class AuditError(HoldnoteError):
+    """The audit log cannot be written or read."""
+
+
+# --- recorder --------------------------------------------------------------------
+
+
+class RecorderError(HoldnoteError):
+    """The recorder refused or failed an action."""
+
+
+class AudioDeviceError(RecorderError, OSError):
+    """The microphone is missing or failed."""
+
+
+class DiskSpaceError(RecorderError, OSError):
+    """Too little free space to start or continue a recording."""
+
+
+class RecorderUnavailableError(RecorderError, ConnectionError):
+    """The recorder daemon is not answering on its control socket."""
+
+
+# --- transcription -----------------------------------------------------------------
+
+
+class TranscriptionError(HoldnoteError):
+    """A recording could not be transcribed."""
+
+
+class AudioFormatError(TranscriptionError, ValueError):
+    """The audio file is empty, corrupt or in an unsupported format."""
+
+
+class ModelNotFoundError(TranscriptionError, FileNotFoundError):
+    """The configured Whisper model cannot be found or loaded."""

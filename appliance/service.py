@@ -1,0 +1,76 @@
+"""systemd integration: readiness, watchdog, status lines and journald logging.
+
+Everything here degrades to a no-op outside systemd, so the same daemon runs
+under a unit, in a terminal and in tests (which bind their own
+``NOTIFY_SOCKET`` to read the messages).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+from systemd import daemon
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def under_systemd() -> bool:
+    """True when started by systemd with its output going to the journal."""
+    return bool(os.environ.get("JOURNAL_STREAM") or os.environ.get("INVOCATION_ID"))
+
+
+def setup_logging(verbose: bool = False) -> None:
+    """Log to journald under systemd (with priorities), otherwise to stderr."""
+    root = logging.getLogger()
+    root.handlers.clear()
+    root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    handler: logging.Handler
+    if under_systemd():
+        from systemd.journal import JournalHandler
+
+        handler = JournalHandler(SYSLOG_IDENTIFIER="holdnote")
+        handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
+    else:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    root.addHandler(handler)
+
+
+def notify(message: str) -> bool:
+    """Send one sd_notify message; False (and nothing else) outside systemd."""
+    if not os.environ.get("NOTIFY_SOCKET"):
+        return False
+    return bool(daemon.notify(message))
+
+
+def ready(status: str = "") -> None:
+    """Tell systemd start-up is complete."""
+    notify("READY=1" + (f"\nSTATUS={status}" if status else ""))
+
+
+def status(text: str) -> None:
+    """The one-line status ``systemctl status`` shows."""
+    notify(f"STATUS={text}")
+
+
+def watchdog() -> None:
+    """Ping the watchdog; call from the loop whose stall should restart us."""
+    notify("WATCHDOG=1")
+
+
+def stopping() -> None:
+    """Tell systemd a clean shutdown has begun."""
+    notify("STOPPING=1")
+
+
+def watchdog_interval() -> float | None:
+    """Seconds between pings systemd expects (half its timeout), or None."""
+    usec = os.environ.get("WATCHDOG_USEC")
+    if not usec:
+        return None
+    pid = os.environ.get("WATCHDOG_PID")
+    if pid and int(pid) != os.getpid():
+        return None
+    return int(usec) / 1e6 / 2

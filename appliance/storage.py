@@ -1,0 +1,539 @@
+"""The data directory and the SQLite database: schema, migrations, sessions.
+
+One owner for everything on disk. The database runs in WAL mode with
+``secure_delete`` so deleted rows are overwritten, not merely unlinked.
+Client-identifying text (client label, transcript, note) only ever reaches
+this module as age ciphertext; the columns that hold it end in ``_enc``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import sqlite3
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from enum import StrEnum
+from pathlib import Path
+
+from appliance.errors import InvalidStateError, SessionNotFoundError, StorageError
+
+DB_NAME = "holdnote.db"
+RECORDINGS = "recordings"
+
+
+class State(StrEnum):
+    """Where a session is in its life. See ARCHITECTURE.md section 3."""
+
+    RECORDING = "recording"
+    RECORDED = "recorded"
+    INTERRUPTED = "interrupted"
+    TRANSCRIBING = "transcribing"
+    DRAFT = "draft"
+    SIGNED = "signed"
+    FAILED = "failed"
+
+
+# States whose audio still waits for the overnight job.
+PENDING_STATES = (State.RECORDED, State.INTERRUPTED, State.TRANSCRIBING)
+
+# Each entry moves the schema from version i to i+1. Never edit a released
+# entry: append a new one, so an upgraded device migrates in place.
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE sessions (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        started_at TEXT NOT NULL,
+        ended_at TEXT,
+        duration_s REAL NOT NULL DEFAULT 0,
+        state TEXT NOT NULL,
+        audio_path TEXT,
+        channels INTEGER NOT NULL DEFAULT 1,
+        sample_rate INTEGER NOT NULL DEFAULT 16000,
+        bookmarks TEXT NOT NULL DEFAULT '[]',
+        error TEXT,
+        progress REAL NOT NULL DEFAULT 0,
+        waiting_reason TEXT,
+        recovered_s REAL,
+        consent INTEGER NOT NULL DEFAULT 0,
+        label_enc BLOB,
+        flags_enc BLOB,
+        audio_deleted_at TEXT,
+        transcribed_at TEXT
+    );
+    CREATE INDEX sessions_started ON sessions(started_at);
+    CREATE INDEX sessions_state ON sessions(state);
+    CREATE TABLE transcripts (
+        session_id INTEGER PRIMARY KEY REFERENCES sessions(id) ON DELETE CASCADE,
+        result_enc BLOB NOT NULL,
+        created_at TEXT NOT NULL
+    );
+    CREATE TABLE notes (
+        session_id INTEGER PRIMARY KEY REFERENCES sessions(id) ON DELETE CASCADE,
+        note_enc BLOB NOT NULL,
+        updated_at TEXT NOT NULL,
+        updated_by TEXT,
+        signed_at TEXT,
+        signed_by TEXT
+    );
+    CREATE TABLE addenda (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        session_id INTEGER NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+        text_enc BLOB NOT NULL,
+        created_at TEXT NOT NULL,
+        author TEXT NOT NULL
+    );
+    CREATE TABLE checkpoints (
+        session_id INTEGER PRIMARY KEY REFERENCES sessions(id) ON DELETE CASCADE,
+        offset_s REAL NOT NULL,
+        partial_enc BLOB NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE TABLE users (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        username TEXT NOT NULL UNIQUE,
+        password_hash TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        failed_logins INTEGER NOT NULL DEFAULT 0,
+        locked_until TEXT,
+        last_login TEXT
+    );
+    CREATE TABLE key_slots (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        user_id INTEGER UNIQUE REFERENCES users(id) ON DELETE CASCADE,
+        kind TEXT NOT NULL CHECK (kind IN ('passphrase', 'recovery')),
+        slot_enc BLOB NOT NULL,
+        created_at TEXT NOT NULL
+    );
+    CREATE TABLE voice_profiles (
+        name TEXT PRIMARY KEY,
+        profile_enc BLOB NOT NULL,
+        created_at TEXT NOT NULL
+    );
+    CREATE TABLE audit (
+        seq INTEGER PRIMARY KEY,
+        ts TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        action TEXT NOT NULL,
+        session_id INTEGER,
+        source TEXT,
+        detail TEXT,
+        prev_hash TEXT NOT NULL,
+        hash TEXT NOT NULL
+    );
+    CREATE TABLE settings (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+    """,
+)
+
+_SESSION_COLUMNS = {
+    "ended_at", "duration_s", "state", "audio_path", "channels", "sample_rate",
+    "bookmarks", "error", "progress", "waiting_reason", "recovered_s", "consent",
+    "label_enc", "flags_enc", "audio_deleted_at", "transcribed_at",
+}
+
+
+def utcnow() -> datetime:
+    """The current time in UTC (the default clock; tests pass their own)."""
+    return datetime.now(timezone.utc)
+
+
+def iso(moment: datetime) -> str:
+    """A timestamp as stored: ISO 8601 in UTC with seconds."""
+    return moment.astimezone(timezone.utc).isoformat(timespec="seconds")
+
+
+@dataclass(frozen=True)
+class Session:
+    """One recorded session as stored (ciphertext fields stay encrypted)."""
+
+    id: int
+    started_at: datetime
+    ended_at: datetime | None
+    duration_s: float
+    state: State
+    audio_path: Path | None
+    channels: int
+    sample_rate: int
+    bookmarks: tuple[float, ...] = ()
+    error: str | None = None
+    progress: float = 0.0
+    waiting_reason: str | None = None
+    recovered_s: float | None = None
+    consent: bool = False
+    label_enc: bytes | None = field(default=None, repr=False)
+    flags_enc: bytes | None = field(default=None, repr=False)
+    audio_deleted_at: datetime | None = None
+    transcribed_at: datetime | None = None
+
+
+def _when(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
+
+
+def _session_from_row(row: sqlite3.Row) -> Session:
+    return Session(
+        id=row["id"],
+        started_at=datetime.fromisoformat(row["started_at"]),
+        ended_at=_when(row["ended_at"]),
+        duration_s=row["duration_s"],
+        state=State(row["state"]),
+        audio_path=Path(row["audio_path"]) if row["audio_path"] else None,
+        channels=row["channels"],
+        sample_rate=row["sample_rate"],
+        bookmarks=tuple(json.loads(row["bookmarks"])),
+        error=row["error"],
+        progress=row["progress"],
+        waiting_reason=row["waiting_reason"],
+        recovered_s=row["recovered_s"],
+        consent=bool(row["consent"]),
+        label_enc=row["label_enc"],
+        flags_enc=row["flags_enc"],
+        audio_deleted_at=_when(row["audio_deleted_at"]),
+        transcribed_at=_when(row["transcribed_at"]),
+    )
+
+
+def atomic_write(path: Path, data: bytes, mode: int = 0o600) -> None:
+    """Write ``data`` so that ``path`` holds either the old or the new content.
+
+    Temporary file in the same directory, fsync, rename, fsync the directory.
+    """
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            os.fchmod(handle.fileno(), mode)
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    fsync_dir(path.parent)
+
+
+def fsync_dir(directory: Path) -> None:
+    """Make a rename or unlink in ``directory`` durable."""
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class Storage:
+    """The data directory and its database.
+
+    ``now`` is the clock (a callable returning an aware datetime), passed in so
+    tests are deterministic. Connections are opened per call because the
+    recorder, the web workers and the overnight job use the database from
+    different threads and processes.
+    """
+
+    def __init__(self, data_dir: Path, now: Callable[[], datetime] = utcnow):
+        self.data_dir = Path(data_dir)
+        self.now = now
+        self._prepare_dirs()
+        self.db_path = self.data_dir / DB_NAME
+        self.migrate()
+
+    # --- files -------------------------------------------------------------
+
+    def _prepare_dirs(self) -> None:
+        try:
+            self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            os.chmod(self.data_dir, 0o700)
+            self.recordings_dir.mkdir(mode=0o700, exist_ok=True)
+        except OSError as error:
+            raise StorageError(
+                f"cannot use data directory {self.data_dir}: {error.strerror}; "
+                "check paths.data_dir and that it belongs to the holdnote user"
+            ) from None
+
+    @property
+    def recordings_dir(self) -> Path:
+        """Where encrypted recordings live."""
+        return self.data_dir / RECORDINGS
+
+    def recording_path(self, session_id: int) -> Path:
+        """The age file of a session's audio."""
+        return self.recordings_dir / f"{session_id:06d}.wav.age"
+
+    def free_bytes(self) -> int:
+        """Free space on the data directory's file system."""
+        return shutil.disk_usage(self.data_dir).free
+
+    # --- database ----------------------------------------------------------
+
+    @contextlib.contextmanager
+    def connect(self) -> Iterator[sqlite3.Connection]:
+        """A connection in a transaction: committed on success, rolled back on error."""
+        conn = sqlite3.connect(self.db_path, timeout=30, isolation_level=None)
+        try:
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA foreign_keys = ON")
+            conn.execute("PRAGMA secure_delete = ON")
+            conn.execute("PRAGMA busy_timeout = 30000")
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+        finally:
+            conn.close()
+
+    def migrate(self) -> int:
+        """Bring the schema to the newest version; return that version."""
+        conn = sqlite3.connect(self.db_path, isolation_level=None)
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+                conn.executescript(f"BEGIN; {script}; PRAGMA user_version = {number}; COMMIT;")
+            os.chmod(self.db_path, 0o600)
+            return len(MIGRATIONS)
+        except sqlite3.DatabaseError as error:
+            raise StorageError(f"database {self.db_path} cannot be opened: {error}") from None
+        finally:
+            conn.close()
+
+    # --- settings ----------------------------------------------------------
+
+    def get_setting(self, key: str, default: str | None = None) -> str | None:
+        """A value from the settings table."""
+        with self.connect() as conn:
+            row = conn.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
+        return row["value"] if row else default
+
+    def set_setting(self, key: str, value: str | None) -> None:
+        """Store (or, with ``None``, remove) a setting."""
+        with self.connect() as conn:
+            if value is None:
+                conn.execute("DELETE FROM settings WHERE key = ?", (key,))
+            else:
+                conn.execute(
+                    "INSERT INTO settings(key, value) VALUES(?, ?) "
+                    "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                    (key, value),
+                )
+
+    # --- sessions ----------------------------------------------------------
+
+    def create_session(self, channels: int = 1, sample_rate: int = 16000) -> Session:
+        """A new session in state ``recording``, with its audio path assigned."""
+        with self.connect() as conn:
+            cursor = conn.execute(
+                "INSERT INTO sessions(started_at, state, channels, sample_rate) "
+                "VALUES(?, ?, ?, ?)",
+                (iso(self.now()), State.RECORDING, channels, sample_rate),
+            )
+            session_id = cursor.lastrowid
+            conn.execute(
+                "UPDATE sessions SET audio_path = ? WHERE id = ?",
+                (str(self.recording_path(session_id)), session_id),
+            )
+        return self.get_session(session_id)
+
+    def get_session(self, session_id: int) -> Session:
+        """One session; :class:`SessionNotFoundError` if there is none."""
+        with self.connect() as conn:
+            row = conn.execute("SELECT * FROM sessions WHERE id = ?", (session_id,)).fetchone()
+        if row is None:
+            raise SessionNotFoundError(f"no session {session_id}")
+        return _session_from_row(row)
+
+    def list_sessions(
+        self,
+        states: tuple[str, ...] | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+        oldest_first: bool = False,
+    ) -> list[Session]:
+        """Sessions, newest first unless ``oldest_first``, optionally filtered."""
+        where, args = [], []
+        if states:
+            where.append(f"state IN ({','.join('?' * len(states))})")
+            args += [str(s) for s in states]
+        if since:
+            where.append("started_at >= ?")
+            args.append(iso(since))
+        if until:
+            where.append("started_at < ?")
+            args.append(iso(until))
+        sql = "SELECT * FROM sessions"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY started_at " + ("ASC" if oldest_first else "DESC") + ", id"
+        if limit is not None:
+            sql += " LIMIT ? OFFSET ?"
+            args += [limit, offset]
+        with self.connect() as conn:
+            return [_session_from_row(r) for r in conn.execute(sql, args)]
+
+    def count_sessions(self, states: tuple[str, ...] | None = None) -> int:
+        """How many sessions (in the given states)."""
+        sql, args = "SELECT COUNT(*) FROM sessions", []
+        if states:
+            sql += f" WHERE state IN ({','.join('?' * len(states))})"
+            args = [str(s) for s in states]
+        with self.connect() as conn:
+            return conn.execute(sql, args).fetchone()[0]
+
+    def update_session(self, session_id: int, **fields: object) -> Session:
+        """Change columns of a session; unknown column names are a programming error."""
+        unknown = set(fields) - _SESSION_COLUMNS
+        if unknown:
+            raise ValueError(f"not session columns: {sorted(unknown)}")
+        values = {k: self._column_value(v) for k, v in fields.items()}
+        assignments = ", ".join(f"{k} = ?" for k in values)
+        with self.connect() as conn:
+            cursor = conn.execute(
+                f"UPDATE sessions SET {assignments} WHERE id = ?",
+                (*values.values(), session_id),
+            )
+            if cursor.rowcount == 0:
+                raise SessionNotFoundError(f"no session {session_id}")
+        return self.get_session(session_id)
+
+    @staticmethod
+    def _column_value(value: object) -> object:
+        if isinstance(value, datetime):
+            return iso(value)
+        if isinstance(value, (list, tuple)):
+            return json.dumps(list(value))
+        if isinstance(value, Path):
+            return str(value)
+        if isinstance(value, State):
+            return str(value)
+        return value
+
+    def transition(self, session_id: int, to: State, allowed_from: tuple[State, ...],
+                   **fields: object) -> Session:
+        """Move a session to ``to`` only if it is in one of ``allowed_from``.
+
+        The check and the change happen in one transaction, so two processes
+        (say the web UI and the overnight job) cannot both act on a session.
+        """
+        values = {"state": str(to), **{k: self._column_value(v) for k, v in fields.items()}}
+        assignments = ", ".join(f"{k} = ?" for k in values)
+        marks = ",".join("?" * len(allowed_from))
+        with self.connect() as conn:
+            cursor = conn.execute(
+                f"UPDATE sessions SET {assignments} WHERE id = ? AND state IN ({marks})",
+                (*values.values(), session_id, *[str(s) for s in allowed_from]),
+            )
+            if cursor.rowcount == 0:
+                current = conn.execute(
+                    "SELECT state FROM sessions WHERE id = ?", (session_id,)
+                ).fetchone()
+                if current is None:
+                    raise SessionNotFoundError(f"no session {session_id}")
+                raise InvalidStateError(
+                    f"session {session_id} is {current['state']}, cannot become {to}"
+                )
+        return self.get_session(session_id)
+
+    def add_bookmark(self, session_id: int, offset_s: float) -> Session:
+        """Append a bookmark (seconds from the start of the recording)."""
+        with self.connect() as conn:
+            row = conn.execute(
+                "SELECT bookmarks FROM sessions WHERE id = ?", (session_id,)
+            ).fetchone()
+            if row is None:
+                raise SessionNotFoundError(f"no session {session_id}")
+            marks = json.loads(row["bookmarks"]) + [round(offset_s, 2)]
+            conn.execute(
+                "UPDATE sessions SET bookmarks = ? WHERE id = ?", (json.dumps(marks), session_id)
+            )
+        return self.get_session(session_id)
+
+    # --- results -------------------------------------------------------------
+
+    def save_transcript(self, session_id: int, result_enc: bytes) -> None:
+        """Store the encrypted transcription result (replacing any earlier one)."""
+        with self.connect() as conn:
+            conn.execute(
+                "INSERT INTO transcripts(session_id, result_enc, created_at) VALUES(?, ?, ?) "
+                "ON CONFLICT(session_id) DO UPDATE SET result_enc = excluded.result_enc, "
+                "created_at = excluded.created_at",
+                (session_id, result_enc, iso(self.now())),
+            )
+
+    def load_transcript(self, session_id: int) -> bytes | None:
+        """The encrypted transcription result, or ``None``."""
+        with self.connect() as conn:
+            row = conn.execute(
+                "SELECT result_enc FROM transcripts WHERE session_id = ?", (session_id,)
+            ).fetchone()
+        return row["result_enc"] if row else None
+
+    def save_note(self, session_id: int, note_enc: bytes, author: str | None = None) -> None:
+        """Store an encrypted note; refused once the note is signed."""
+        with self.connect() as conn:
+            row = conn.execute(
+                "SELECT signed_at FROM notes WHERE session_id = ?", (session_id,)
+            ).fetchone()
+            if row is not None and row["signed_at"]:
+                raise InvalidStateError(
+                    f"the note of session {session_id} is signed; add an addendum instead"
+                )
+            conn.execute(
+                "INSERT INTO notes(session_id, note_enc, updated_at, updated_by) "
+                "VALUES(?, ?, ?, ?) ON CONFLICT(session_id) DO UPDATE SET "
+                "note_enc = excluded.note_enc, updated_at = excluded.updated_at, "
+                "updated_by = excluded.updated_by",
+                (session_id, note_enc, iso(self.now()), author),
+            )
+
+    def load_note(self, session_id: int) -> sqlite3.Row | None:
+        """The note row (``note_enc``, ``updated_at``, ``signed_at``, ``signed_by``…)."""
+        with self.connect() as conn:
+            return conn.execute(
+                "SELECT * FROM notes WHERE session_id = ?", (session_id,)
+            ).fetchone()
+
+    # --- deletion ------------------------------------------------------------
+
+    def delete_audio(self, session_id: int) -> None:
+        """Remove a session's encrypted audio file and record when."""
+        session = self.get_session(session_id)
+        if session.audio_path and session.audio_path.exists():
+            session.audio_path.unlink()
+            fsync_dir(session.audio_path.parent)
+        self.update_session(session_id, audio_deleted_at=self.now())
+
+    def delete_session(self, session_id: int) -> None:
+        """Remove a session's files and every row that belongs to it."""
+        session = self.get_session(session_id)
+        if session.audio_path and session.audio_path.exists():
+            session.audio_path.unlink()
+            fsync_dir(session.audio_path.parent)
+        with self.connect() as conn:
+            conn.execute("DELETE FROM sessions WHERE id = ?", (session_id,))
+        self.checkpoint()
+
+    def checkpoint(self) -> None:
+        """Fold the write-ahead log into the database and empty it.
+
+        After a deletion the WAL still holds the old pages; ``secure_delete``
+        zeroes them in the main file only once they are checkpointed.
+        """
+        conn = sqlite3.connect(self.db_path, timeout=30)
+        try:
+            conn.execute("PRAGMA secure_delete = ON")
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        finally:
+            conn.close()
