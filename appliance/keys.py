@@ -264,7 +264,7 @@ class KeyStore:
                 f"wrong passphrase for {username!r}; nothing was changed"
             ) from None
         self._reset_failures(row["id"])
-        return age.X25519Identity.from_str(plain.decode("ascii"))
+        return age.parse_identities(plain.decode("ascii"))[0]
 
     def unlock(self, username: str, passphrase: str) -> None:
         """Open a user's slot and place the identity in the runtime directory."""
