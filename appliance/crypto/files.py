@@ -1,0 +1,134 @@
+"""One-shot and file-level operations built on the streams: :func:`encrypt` and
+:func:`decrypt` in memory (never returning partial plaintext), :func:`salvage`
+and its :class:`SalvageResult` for a stream that lost its end, and the atomic
+:func:`encrypt_file` / :func:`decrypt_file`, which write to a temporary name,
+fsync and rename, so a failure leaves the destination as it was.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import io
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Iterator, Sequence
+
+from appliance.crypto.keyfiles import _check_recipients
+from appliance.crypto.primitives import CHUNK_SIZE
+from appliance.crypto.stanza import Identity, Recipient
+from appliance.crypto.stream import PathOrFile, StreamReader, StreamWriter, _write_all
+from appliance.errors import HeaderError, HeaderMacError, NoIdentityMatchError, PayloadError
+
+
+def encrypt(plaintext: bytes, recipients: Sequence[Recipient]) -> bytes:
+    """Encrypt ``plaintext`` to ``recipients``; returns the binary age file."""
+    out = io.BytesIO()
+    with StreamWriter(out, recipients) as writer:
+        writer.write(plaintext)
+    return out.getvalue()
+
+
+def decrypt(ciphertext: bytes, identities: Sequence[Identity]) -> bytes:
+    """Decrypt a whole age file (binary or armored) in memory.
+
+    Either returns all of the plaintext or raises; nothing partial ever comes out.
+    """
+    with StreamReader(io.BytesIO(ciphertext), identities) as reader:
+        return reader.readall()
+
+
+@dataclass(frozen=True)
+class SalvageResult:
+    """What :func:`salvage` recovered.
+
+    ``truncated`` is True when no authenticated final chunk was found (the file was
+    cut short, or damaged); ``corrupted`` when a complete chunk failed to
+    authenticate, so data after it is lost even though it may exist.
+    """
+
+    bytes_recovered: int
+    truncated: bool
+    chunks: int
+    corrupted: bool = False
+
+
+def salvage(src: PathOrFile, dst: BinaryIO, identities: Sequence[Identity]) -> SalvageResult:
+    """Copy every complete, authenticated chunk of ``src`` to ``dst``.
+
+    For a stream that lost its end (power cut) or has a damaged chunk: copying
+    stops at the first chunk that is missing or fails to authenticate. A damaged
+    or wrong header still raises, since nothing can be recovered without it.
+    """
+    with StreamReader(src, identities, salvage=True) as reader:
+        for view in reader._views():
+            _write_all(dst, view)
+    dst.flush()
+    return SalvageResult(reader.bytes_recovered, reader.truncated, reader.chunks, reader.corrupted)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    except OSError as exc:  # some filesystems cannot sync a directory
+        if exc.errno not in (errno.EINVAL, errno.ENOTSUP):
+            raise
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def _atomic_output(path: Path) -> Iterator[BinaryIO]:
+    """A temporary file next to ``path`` that replaces it only on success."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            yield out
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    _fsync_dir(path.parent)
+
+
+def _name_file(exc: Exception, path: PathOrFile) -> Exception:
+    # Same class (callers catch by class), message prefixed with the file name.
+    return type(exc)(f"{os.fspath(path)}: {exc}")
+
+
+def decrypt_file(
+    src_path: str | os.PathLike, dst_path: str | os.PathLike, identities: Sequence[Identity]
+) -> None:
+    """Decrypt ``src_path`` into ``dst_path`` atomically.
+
+    The plaintext appears under ``dst_path`` only once all of it is authenticated
+    and on disk; on any failure the temporary file is removed and ``dst_path`` is
+    left as it was.
+    """
+    try:
+        with StreamReader(src_path, identities) as reader, _atomic_output(Path(dst_path)) as out:
+            for view in reader._views():
+                _write_all(out, view)
+    except (HeaderError, NoIdentityMatchError, HeaderMacError, PayloadError) as exc:
+        raise _name_file(exc, src_path) from exc
+
+
+def encrypt_file(
+    src_path: str | os.PathLike, dst_path: str | os.PathLike, recipients: Sequence[Recipient]
+) -> None:
+    """Encrypt ``src_path`` into ``dst_path`` atomically (temporary name, fsync, rename)."""
+    recipients = _check_recipients(recipients)
+    buf = bytearray(16 * CHUNK_SIZE)
+    view = memoryview(buf)
+    with open(src_path, "rb") as src, _atomic_output(Path(dst_path)) as out:
+        writer = StreamWriter(out, recipients)
+        while n := src.readinto(buf):
+            writer.write(view[:n])
+        writer.close()

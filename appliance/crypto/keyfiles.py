@@ -1,0 +1,90 @@
+"""Identity and recipient files, and the checks on lists of keys:
+:func:`parse_identities` and :func:`parse_recipients` read ``age-keygen``-style
+text, and :func:`_check_recipients` / :func:`_check_identities` validate what a
+caller hands to encryption or decryption (types, a passphrase only on its own,
+no mixing of post-quantum and classic recipients) before any work is done.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator, Sequence
+
+from appliance.crypto.hybrid import HybridIdentity, HybridRecipient
+from appliance.crypto.scrypt import ScryptRecipient
+from appliance.crypto.stanza import Identity, Recipient
+from appliance.crypto.x25519 import X25519Identity, X25519Recipient
+from appliance.errors import KeyFormatError
+
+
+def _key_lines(text: str) -> Iterator[tuple[int, str]]:
+    for number, line in enumerate(text.splitlines(), start=1):
+        line = line.strip()
+        if line and not line.startswith("#"):
+            yield number, line
+
+
+def parse_identities(text: str) -> list[X25519Identity | HybridIdentity]:
+    """Parse identity-file text (``age-keygen`` output): keys, ``#`` comments, blank lines.
+
+    Raises :class:`KeyFormatError` naming the line number (never the key itself).
+    """
+    identities: list[X25519Identity | HybridIdentity] = []
+    for number, line in _key_lines(text):
+        cls = HybridIdentity if line.startswith("AGE-SECRET-KEY-PQ-") else X25519Identity
+        try:
+            identities.append(cls.from_str(line))
+        except KeyFormatError as exc:
+            raise KeyFormatError(f"identity file line {number}: {exc}") from None
+    if not identities:
+        raise KeyFormatError("identity file contains no keys (only comments or blank lines)")
+    return identities
+
+
+def parse_recipients(text: str) -> list[X25519Recipient | HybridRecipient]:
+    """Parse recipients-file text: one ``age1…`` per line, ``#`` comments, blank lines."""
+    recipients: list[X25519Recipient | HybridRecipient] = []
+    for number, line in _key_lines(text):
+        cls = HybridRecipient if line.startswith("age1pq1") else X25519Recipient
+        try:
+            recipients.append(cls.from_str(line))
+        except KeyFormatError as exc:
+            raise KeyFormatError(f"recipients file line {number}: {exc}") from None
+    if not recipients:
+        raise KeyFormatError("recipients file contains no keys (only comments or blank lines)")
+    return recipients
+
+
+def _check_recipients(recipients: Sequence[Recipient]) -> list[Recipient]:
+    if isinstance(recipients, (str, bytes)):
+        raise TypeError("recipients must be a list of recipient objects, not a string")
+    items = list(recipients)
+    if not items:
+        raise ValueError("at least one recipient is required")
+    for item in items:
+        if not isinstance(item, Recipient):
+            raise TypeError(
+                f"{type(item).__name__} is not an age recipient; parse strings with "
+                "X25519Recipient.from_str"
+            )
+    if len(items) > 1 and any(isinstance(r, ScryptRecipient) for r in items):
+        raise ValueError("a passphrase (ScryptRecipient) must be the only recipient of a file")
+    hybrid = [isinstance(r, HybridRecipient) for r in items]
+    if any(hybrid) and not all(hybrid):
+        raise ValueError(
+            "mixing post-quantum (age1pq) and classic recipients would undo the "
+            "post-quantum protection; use only age1pq recipients"
+        )
+    return items
+
+
+def _check_identities(identities: Sequence[Identity]) -> list[Identity]:
+    if isinstance(identities, (str, bytes)):
+        raise TypeError("identities must be a list of identity objects, not a string")
+    items = list(identities)
+    for item in items:
+        if not isinstance(item, Identity):
+            raise TypeError(
+                f"{type(item).__name__} is not an age identity; parse strings with "
+                "parse_identities or X25519Identity.from_str"
+            )
+    return items

@@ -1,0 +1,83 @@
+"""Stanzas and the recipient / identity protocols: :class:`Stanza` is one
+recipient entry of an age header, a :class:`Recipient` wraps the file key into
+stanzas and an :class:`Identity` finds its stanza and unwraps it. The checks
+that every stanza type shares (argument count, body size) and the loop that
+tries each stanza in turn live here too, so each key type applies them alike.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Protocol, Sequence, runtime_checkable
+
+from appliance.crypto.primitives import _COLUMNS, _FILE_KEY_SIZE, _TAG_SIZE, _b64_encode
+from appliance.errors import HeaderError
+
+_ARG = re.compile(rb"[\x21-\x7e]+")
+
+
+@dataclass(frozen=True)
+class Stanza:
+    """One recipient stanza of an age header: a type, arguments and a binary body."""
+
+    type: str
+    args: tuple[str, ...]
+    body: bytes
+
+    def __post_init__(self) -> None:
+        for arg in (self.type, *self.args):
+            if not arg.isascii() or not _ARG.fullmatch(arg.encode("ascii")):
+                raise ValueError(f"stanza argument {arg!r} must be printable ASCII without spaces")
+
+    def encode(self) -> bytes:
+        """The stanza as header text: argument line, then body wrapped at 64 columns."""
+        line = " ".join(("->", self.type, *self.args)).encode("ascii") + b"\n"
+        text = _b64_encode(self.body)
+        rows = [text[i : i + _COLUMNS] for i in range(0, len(text), _COLUMNS)]
+        if len(text) % _COLUMNS == 0:
+            rows.append(b"")  # a body always ends with a short (maybe empty) line
+        return line + b"\n".join(rows) + b"\n"
+
+
+@runtime_checkable
+class Recipient(Protocol):
+    """Something a file can be encrypted to: wraps the file key into stanzas."""
+
+    def wrap(self, file_key: bytes) -> list[Stanza]: ...
+
+
+@runtime_checkable
+class Identity(Protocol):
+    """Something that can open a file: finds its stanza and returns the file key.
+
+    ``unwrap`` returns None when no stanza is addressed to it, and raises
+    :class:`HeaderError` for a stanza of its type that is malformed.
+    """
+
+    def unwrap(self, stanzas: Sequence[Stanza]) -> bytes | None: ...
+
+
+def _check_body_size(stanza: Stanza) -> None:
+    # Checked before any decryption attempt, against partitioning oracles.
+    if len(stanza.body) != _FILE_KEY_SIZE + _TAG_SIZE:
+        raise HeaderError(
+            f"malformed age header: {stanza.type} stanza body is {len(stanza.body)} bytes, "
+            f"expected {_FILE_KEY_SIZE + _TAG_SIZE}"
+        )
+
+
+def _check_arg_count(stanza: Stanza, expected: int) -> None:
+    if len(stanza.args) != expected:
+        raise HeaderError(
+            f"malformed age header: {stanza.type} stanza has {len(stanza.args)} "
+            f"arguments, expected {expected}"
+        )
+
+
+def _unwrap_each(stanzas: Sequence[Stanza], unwrap_one) -> bytes | None:
+    for stanza in stanzas:
+        file_key = unwrap_one(stanza)
+        if file_key is not None:
+            return file_key
+    return None
