@@ -171,7 +171,9 @@ def cmd_record(args: argparse.Namespace) -> int:
     from appliance import control
 
     cfg = config_mod.load(args.config)
-    reply = control.send(cfg.paths.recorder_socket, {"cmd": args.record_action})
+    # start/stop wait for files to be fsynced, which a busy SD card can make slow.
+    timeout = 5.0 if args.record_action == "status" else control.COMMAND_TIMEOUT
+    reply = control.send(cfg.paths.recorder_socket, {"cmd": args.record_action}, timeout=timeout)
     print(json.dumps(reply, indent=2))
     return EXIT_OK if reply.get("ok") else EXIT_ERROR
 

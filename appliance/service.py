@@ -74,3 +74,8 @@ def watchdog_interval() -> float | None:
     if pid and int(pid) != os.getpid():
         return None
     return int(usec) / 1e6 / 2
+
+
+def extend_timeout(seconds: float) -> None:
+    """Ask systemd for more time to start or stop (long recovery work)."""
+    notify(f"EXTEND_TIMEOUT_USEC={int(seconds * 1e6)}")
