@@ -5,67 +5,55 @@ The state machine is ``idle -> recording -> stopping -> idle``, plus ``error``
 idle when it is back) and ``not_set_up`` (no practice key yet; re-checked on
 every start request and every few seconds).
 
-Audio flows from the source's thread through a bounded :class:`FrameQueue`
-to a writer thread that streams a WAV ("unknown length" header, then PCM)
-into an :class:`appliance.age.StreamWriter` encrypting to the practice public
-key, fsyncing each completed 64 KiB chunk. Nothing unencrypted reaches the
-disk. All state changes happen on the thread running :meth:`Recorder.run`;
-buttons and the control socket only queue requests.
+Each recording is a :class:`appliance.recording.Recording`: audio flows from
+the source's thread through a bounded queue to a writer thread that streams an
+encrypted WAV to disk. All state changes happen on the thread running
+:meth:`Recorder.run`; buttons and the control socket only queue requests.
 
-Crash safety: each recording is also encrypted to a throw-away key kept in
-the RAM-only runtime directory (see :class:`RescueKeys`), so that start-up
-can re-write a stream cut off by a crash into a complete one.
+Crash safety lives in :mod:`appliance.recovery`: :func:`run_daemon` first
+closes every session a crash or power cut left ``recording``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import queue
 import signal
-import tempfile
 import threading
 import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from enum import StrEnum
 from pathlib import Path
 
 from appliance import age, service
-from appliance.audio import (
-    WAV_HEADER_BYTES,
-    AudioFormat,
-    AudioSource,
-    FrameQueue,
-    PyAudioSource,
-    StreamPump,
-    wav_header,
-)
+from appliance.audio import AudioFormat, AudioSource, PyAudioSource
+from appliance.audio import wav_header as wav_header
 from appliance.audit import AuditLog
 from appliance.buttons import ButtonPanel, StatusLight, make_light
 from appliance.config import Config
 from appliance.control import ControlServer, ensure_not_running
-from appliance.errors import (
-    AudioDeviceError,
-    CryptoError,
-    HoldnoteError,
-    KeyFormatError,
-    NotInitializedError,
-    SessionNotFoundError,
-)
+from appliance.errors import AudioDeviceError, HoldnoteError, KeyFormatError, NotInitializedError
 from appliance.keys import KeyStore
-from appliance.storage import Session, State, Storage, atomic_write, fsync_dir, utcnow
+from appliance.recording import Recording
+from appliance.recovery import RECOVERING_SUFFIX as RECOVERING_SUFFIX
+from appliance.recovery import ACTOR, RescueKeys, hms, recover_sessions
+from appliance.recovery import Recovered as Recovered
+from appliance.recovery import complete_stream as complete_stream
+from appliance.recovery import estimate_payload as estimate_payload
+from appliance.recovery import recover_session as recover_session
+from appliance.storage import Session, Storage, utcnow
+
+# Names re-exported with "as" above (and wav_header, RescueKeys, recover_sessions)
+# lived here before the split; tests and older callers still import them from here.
 
 log = logging.getLogger(__name__)
 
 MB = 1024 * 1024
-ACTOR = "recorder"
 COMMANDS = ("status", "start", "stop", "mark")
 RESCUE_DIR = "rescue"
-RECOVERING_SUFFIX = ".recovering"
 
 
 class RecorderState(StrEnum):
@@ -76,342 +64,6 @@ class RecorderState(StrEnum):
     STOPPING = "stopping"
     ERROR = "error"
     NOT_SET_UP = "not_set_up"
-
-
-def hms(seconds: float) -> str:
-    """``754.2`` -> ``"00:12:34"``."""
-    whole = int(seconds)
-    return f"{whole // 3600:02d}:{whole // 60 % 60:02d}:{whole % 60:02d}"
-
-
-# --- rescue keys -----------------------------------------------------------------------
-
-
-class RescueKeys:
-    """Throw-away keys that let a recording cut off by a crash be completed.
-
-    The recorder holds only the practice *public* key, so it cannot read back
-    what it wrote, and a stream that lost its final chunk can only be
-    re-written by someone who can decrypt it. Each recording is therefore also
-    encrypted to a fresh key whose secret half lives only in the RAM-only
-    runtime directory, and only while the session is open. After a crash (the
-    daemon killed, the watchdog firing) start-up uses it to re-write the
-    stream complete, to the practice key alone, and deletes it. After a power
-    cut it is gone with the rest of RAM; the stream then stays as it is, every
-    completed chunk readable with the practice key by the salvage reader.
-    """
-
-    def __init__(self, directory: Path):
-        self.directory = Path(directory)
-
-    def _path(self, session_id: int) -> Path:
-        return self.directory / f"{session_id:06d}.key"
-
-    def create(self, session_id: int) -> age.X25519Recipient | None:
-        """A new key for ``session_id``; ``None`` (and a warning) if it cannot be kept."""
-        identity = age.X25519Identity.generate()
-        try:
-            self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-            atomic_write(self._path(session_id), str(identity).encode("ascii"), mode=0o600)
-        except OSError as error:
-            log.warning("cannot keep a rescue key in %s (%s); after a crash this "
-                        "recording is left for the overnight job to salvage",
-                        self.directory, error.strerror)
-            return None
-        return identity.to_recipient()
-
-    def load(self, session_id: int) -> age.X25519Identity | None:
-        """The key of ``session_id`` if it survived."""
-        try:
-            return age.X25519Identity.from_str(self._path(session_id).read_text("ascii").strip())
-        except (OSError, KeyFormatError, UnicodeDecodeError):
-            return None
-
-    def discard(self, session_id: int) -> None:
-        """Destroy the key (the session is closed)."""
-        with contextlib.suppress(FileNotFoundError):
-            self._path(session_id).unlink()
-
-    def session_ids(self) -> list[int]:
-        """Sessions that still have a key."""
-        if not self.directory.is_dir():
-            return []
-        return sorted(int(p.stem) for p in self.directory.glob("*.key") if p.stem.isdigit())
-
-
-# --- recovery ------------------------------------------------------------------------------
-
-
-class _Progress:
-    """A pass-through writer that reports progress every few MB (watchdog pings)."""
-
-    def __init__(self, out, progress: Callable[[], None] | None, every: int = 8 * MB):
-        self.out, self.progress, self.every, self._since = out, progress, every, 0
-
-    def write(self, data) -> int:
-        written = self.out.write(data)
-        self._since += len(data)
-        if self.progress and self._since >= self.every:
-            self._since = 0
-            self.progress()
-        return written
-
-    def flush(self) -> None:
-        self.out.flush()
-
-
-def complete_stream(path: Path, identity: age.X25519Identity, recipient: age.X25519Recipient,
-                    progress: Callable[[], None] | None = None) -> int:
-    """Re-write a truncated recording as a complete stream to ``recipient``.
-
-    Plaintext only passes through memory: the salvage reader's output is
-    encrypted again as it is read. The new file replaces the old one
-    atomically. Returns the plaintext bytes recovered.
-    """
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=RECOVERING_SUFFIX)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            writer = age.StreamWriter(out, [recipient])
-            result = age.salvage(path, _Progress(writer, progress), [identity])
-            writer.close()  # the final chunk, then fsync
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    fsync_dir(path.parent)
-    return result.bytes_recovered
-
-
-def estimate_payload(path: Path | None) -> int:
-    """Plaintext bytes in the complete chunks of an age file, judged by its size alone.
-
-    Used when a stream cannot be decrypted now (power cut: no rescue key):
-    chunks have a fixed size, so counting them needs no key. An estimate:
-    the overnight job's salvage reader authenticates each one.
-    """
-    try:
-        size = path.stat().st_size
-        with path.open("rb") as handle:
-            head = handle.read(64 * 1024)
-    except (OSError, AttributeError):
-        return 0
-    mac_line = head.find(b"\n--- ")
-    end = head.find(b"\n", mac_line + 1) if mac_line >= 0 else -1
-    if end < 0:
-        return 0
-    payload_start = end + 1 + 16  # header, then the 16-byte payload nonce
-    return max(0, size - payload_start) // (age.CHUNK_SIZE + 16) * age.CHUNK_SIZE
-
-
-def _mtime(path: Path | None) -> datetime | None:
-    try:
-        return datetime.fromtimestamp(path.stat().st_mtime, timezone.utc)
-    except (OSError, AttributeError):
-        return None
-
-
-@dataclass(frozen=True)
-class Recovered:
-    """The outcome of recovering one session."""
-
-    session_id: int
-    recovered_s: float
-    completed: bool  # True: the file is now a complete age stream
-
-
-def _interruption_text(seconds: float, completed: bool, reason: str | None) -> str:
-    cause = reason or "the recorder stopped unexpectedly (crash or power loss)"
-    if seconds <= 0:
-        return f"Recording interrupted: {cause}; no audio had reached the disk."
-    if completed:
-        return f"Recording interrupted: {cause}; {hms(seconds)} recovered."
-    return (f"Recording interrupted: {cause}; about {hms(seconds)} can be recovered "
-            "(the overnight job salvages it).")
-
-
-def recover_session(storage: Storage, session: Session, recipient: age.X25519Recipient | None,
-                    rescue: RescueKeys, audit: AuditLog, *, reason: str | None = None,
-                    progress: Callable[[], None] | None = None) -> Recovered:
-    """Close a session that was cut off: complete its stream if possible, mark it interrupted."""
-    fmt = AudioFormat(session.sample_rate, session.channels)
-    path = session.audio_path
-    identity = rescue.load(session.id)
-    payload, completed = None, False
-    if identity is not None and recipient is not None and path is not None and path.exists():
-        try:
-            payload, completed = complete_stream(path, identity, recipient, progress), True
-        except (CryptoError, OSError) as error:
-            log.warning("session %s: cannot complete the stream now (%s); kept as it is",
-                        session.id, error)
-    if payload is None:
-        payload = estimate_payload(path)
-    seconds = round(max(0, payload - WAV_HEADER_BYTES) / fmt.bytes_per_second, 2)
-    storage.transition(
-        session.id, State.INTERRUPTED, (State.RECORDING, State.INTERRUPTED),
-        ended_at=_mtime(path) or storage.now(), duration_s=seconds, recovered_s=seconds,
-        error=_interruption_text(seconds, completed, reason),
-    )
-    if completed:
-        rescue.discard(session.id)
-    audit.append(ACTOR, "recording.recovered", session_id=session.id,
-                 detail=f"{seconds:.1f} s" + ("" if completed else ", left for salvage"))
-    log.warning("session %s interrupted: %.1f s %s", session.id, seconds,
-                "recovered" if completed else "recoverable by the overnight job")
-    return Recovered(session.id, seconds, completed)
-
-
-def _sessions_to_recover(storage: Storage, rescue: RescueKeys) -> list[Session]:
-    todo = {s.id: s for s in storage.list_sessions(states=(State.RECORDING,))}
-    for session_id in rescue.session_ids():
-        if session_id in todo:
-            continue
-        try:
-            session = storage.get_session(session_id)
-        except SessionNotFoundError:
-            session = None
-        if session is not None and session.state == State.INTERRUPTED:
-            todo[session_id] = session  # an earlier completion failed: try again
-        else:
-            rescue.discard(session_id)
-    return [todo[k] for k in sorted(todo)]
-
-
-def recover_sessions(storage: Storage, keys: KeyStore, rescue: RescueKeys, audit: AuditLog,
-                     progress: Callable[[], None] | None = None) -> list[Recovered]:
-    """At start-up: close every session a crash or power cut left ``recording``."""
-    try:
-        recipient = keys.recipient()
-    except NotInitializedError:
-        recipient = None
-    results = [recover_session(storage, s, recipient, rescue, audit, progress=progress)
-               for s in _sessions_to_recover(storage, rescue)]
-    for stale in storage.recordings_dir.glob(f".*{RECOVERING_SUFFIX}"):
-        stale.unlink(missing_ok=True)  # a re-write that was itself cut off
-    return results
-
-
-# --- one recording ---------------------------------------------------------------------------
-
-
-class Recording:
-    """One session being recorded: capture -> queue -> writer thread -> age file."""
-
-    def __init__(self, storage: Storage, recipient: age.X25519Recipient, source: AudioSource,
-                 *, queue_seconds: float, max_seconds: float, rescue: RescueKeys,
-                 wake: Callable[[], None]):
-        self.storage = storage
-        self.recipient = recipient
-        self.source = source
-        self.format = source.format
-        self.rescue = rescue
-        self.wake = wake
-        self.frames = FrameQueue(source.format, queue_seconds, wake,
-                                 max_frames=int(max_seconds * source.format.sample_rate))
-        self.session: Session | None = None
-        self.bookmarks = 0
-        self.capture = None
-        self.pump: StreamPump | None = None
-        self._file = None
-        self._stream: age.StreamWriter | None = None
-
-    @property
-    def elapsed_s(self) -> float:
-        """Seconds of audio captured (the timeline, dropped frames included)."""
-        return self.frames.elapsed_s
-
-    @property
-    def written_s(self) -> float:
-        """Seconds of audio handed to the encrypted stream (behind ``elapsed_s`` by the queue)."""
-        return self.pump.frames_written / self.format.sample_rate if self.pump else 0.0
-
-    def start(self) -> Session:
-        """Open the microphone, then the session and its encrypted file."""
-        # The microphone first, so the first words after the press are in the
-        # queue while the session row and the file are being created.
-        self.capture = self.source.open(self.frames)
-        try:
-            self.session = self.storage.create_session(self.format.channels,
-                                                       self.format.sample_rate)
-            self._open_stream(self.session)
-        except BaseException:
-            self._abandon()
-            raise
-        self.pump = StreamPump(self.frames, self._stream, self.wake)
-        self.pump.start()
-        return self.session
-
-    def _open_stream(self, session: Session) -> None:
-        recipients = [self.recipient]
-        rescue = self.rescue.create(session.id)
-        if rescue is not None:
-            recipients.append(rescue)
-        fd = os.open(session.audio_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC,
-                     0o600)
-        self._file = open(fd, "wb", buffering=0)
-        fsync_dir(session.audio_path.parent)  # the name survives a power cut too
-        self._stream = age.StreamWriter(self._file, recipients, fsync_each_chunk=True)
-        self._stream.write(wav_header(self.format))
-
-    def _abandon(self) -> None:
-        """Undo a start that failed half-way: nothing was recorded, nothing is kept."""
-        self.capture.close()
-        if self._file is not None:
-            self._file.close()
-        if self.session is not None:
-            self.rescue.discard(self.session.id)
-            with contextlib.suppress(HoldnoteError, OSError):
-                self.storage.delete_session(self.session.id)
-
-    def problem(self) -> tuple[str, str] | None:
-        """``(kind, text)`` when the recording cannot go on: disk, device, limit or ended."""
-        if self.pump is not None and self.pump.error is not None:
-            return "disk", f"writing the recording failed: {self.pump.error}"
-        failure = self.frames.failure or self.capture.failure
-        if failure:
-            return "device", failure
-        if self.frames.full:
-            return "limit", "the maximum session length was reached"
-        if self.frames.ended:
-            return "ended", "the audio source ended"
-        return None
-
-    def mark(self) -> float:
-        """Bookmark the current moment; returns its offset in seconds."""
-        offset = self.elapsed_s
-        self.bookmarks = len(self.storage.add_bookmark(self.session.id, offset).bookmarks)
-        return offset
-
-    def stop(self, note: str | None, audit: AuditLog) -> Session:
-        """Finish the stream (final chunk, fsync) and mark the session recorded.
-
-        If writing had failed, the stream is completed from the rescue key
-        where possible and the session is marked interrupted instead.
-        """
-        self.capture.close()
-        self.frames.close()
-        self.pump.join(timeout=60)
-        fmt = self.format
-        if self.pump.error is not None or self.pump.is_alive():
-            return self._stop_broken(audit)
-        self._stream.close()
-        self._file.close()
-        duration = self.pump.frames_written / fmt.sample_rate
-        session = self.storage.transition(
-            self.session.id, State.RECORDED, (State.RECORDING,),
-            ended_at=self.storage.now(), duration_s=round(duration, 2), error=note,
-        )
-        self.rescue.discard(self.session.id)
-        return session
-
-    def _stop_broken(self, audit: AuditLog) -> Session:
-        with contextlib.suppress(Exception):
-            self._stream.abort()
-        with contextlib.suppress(OSError):
-            self._file.close()
-        recover_session(self.storage, self.storage.get_session(self.session.id), self.recipient,
-                        self.rescue, audit, reason=f"writing failed ({self.pump.error})")
-        return self.storage.get_session(self.session.id)
 
 
 # --- the state machine ------------------------------------------------------------------------
