@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-test
 
-.PHONY: test bench demo venv sysdeps lint clean
+.PHONY: test bench demo demo-sysdeps venv sysdeps lint clean
 
 ## make test: install what the suite needs (apt, venv) and run every test.
 test: sysdeps venv
@@ -26,9 +26,12 @@ bench: sysdeps venv
 	$(BIN)/python -m tests.bench
 
 ## make demo: the whole appliance on this machine with mock GPIO and demo audio.
-demo: venv
-	bash .ci/sysdeps.sh demo
+## System packages first: the venv builds PyAudio and systemd-python against them.
+demo: demo-sysdeps venv
 	$(BIN)/holdnote demo
+
+demo-sysdeps:
+	bash .ci/sysdeps.sh demo
 
 lint:
 	shellcheck install.sh .ci/run .ci/sysdeps.sh

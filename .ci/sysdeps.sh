@@ -10,8 +10,11 @@ TEST_PACKAGES=(
   portaudio19-dev libasound2 libsystemd-dev
   age openssl ca-certificates curl
   chromium fonts-dejavu-core fonts-liberation systemd systemd-container debootstrap shellcheck iproute2
+  espeak-ng
 )
-DEMO_PACKAGES=(python3-venv python3-dev build-essential pkg-config portaudio19-dev libasound2 libsystemd-dev openssl)
+# espeak-ng speaks the demo dialogue when ../shared (with the sample recording) is absent.
+DEMO_PACKAGES=(python3-venv python3-dev build-essential pkg-config portaudio19-dev libasound2 libsystemd-dev openssl
+  espeak-ng)
 
 missing_packages() {
   local pkg

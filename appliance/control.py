@@ -76,6 +76,9 @@ class _Connection(socketserver.StreamRequestHandler):
 
 class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     daemon_threads = True
+    # A client with a timeout connects non-blocking: with a full backlog (the
+    # default is 5) a burst of web workers and CLI calls would get EAGAIN.
+    request_queue_size = 64
     handler: Handler
 
     def answer(self, line: bytes) -> dict:

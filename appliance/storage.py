@@ -130,6 +130,27 @@ MIGRATIONS: tuple[str, ...] = (
         value TEXT NOT NULL
     );
     """,
+    # 2: web logins (server side, so logging out or removing a user ends them
+    # in every gunicorn worker) and failed-login counters per account and per
+    # client address, shared by all workers.
+    """
+    CREATE TABLE web_logins (
+        token_hash TEXT PRIMARY KEY,
+        user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        username TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        last_seen TEXT NOT NULL,
+        source TEXT
+    );
+    CREATE TABLE login_failures (
+        scope TEXT NOT NULL CHECK (scope IN ('user', 'address')),
+        key TEXT NOT NULL,
+        failures INTEGER NOT NULL DEFAULT 0,
+        last_failure TEXT,
+        locked_until TEXT,
+        PRIMARY KEY (scope, key)
+    );
+    """,
 )
 
 _SESSION_COLUMNS = {

