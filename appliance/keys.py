@@ -74,7 +74,8 @@ def failure_delay(failures: int) -> float:
 class KeyStore:
     """Key slots and users in the database; the unlocked identity in ``runtime_dir``.
 
-    ``sleep`` is injected so tests can observe the growing delay without waiting.
+    ``sleep`` is injected so tests can observe the growing delay without waiting,
+    and ``hasher`` so they can use a cheap Argon2 setting.
     """
 
     def __init__(
@@ -83,12 +84,14 @@ class KeyStore:
         runtime_dir: Path,
         work_factor: int = 18,
         sleep: Callable[[float], None] = time.sleep,
+        hasher: PasswordHasher | None = None,
     ):
         self.storage = storage
         self.runtime_dir = Path(runtime_dir)
         self.work_factor = work_factor
         self.sleep = sleep
-        self.hasher = PasswordHasher()
+        # Argon2id with the library's defaults (64 MiB, 3 passes); tests pass a cheaper one.
+        self.hasher = hasher or PasswordHasher()
 
     # --- state -----------------------------------------------------------------
 

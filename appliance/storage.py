@@ -221,6 +221,22 @@ def _session_from_row(row: sqlite3.Row) -> Session:
     )
 
 
+def _statements(script: str) -> Iterator[str]:
+    """The SQL statements of a migration script, one at a time.
+
+    ``executescript`` would commit the surrounding transaction first, giving up
+    the lock that makes migrations safe against a concurrent start-up.
+    """
+    pending = ""
+    for line in script.splitlines(keepends=True):
+        pending += line
+        if sqlite3.complete_statement(pending):
+            yield pending
+            pending = ""
+    if pending.strip():
+        yield pending
+
+
 def atomic_write(path: Path, data: bytes, mode: int = 0o600) -> None:
     """Write ``data`` so that ``path`` holds either the old or the new content.
 
@@ -315,13 +331,21 @@ class Storage:
             conn.close()
 
     def migrate(self) -> int:
-        """Bring the schema to the newest version; return that version."""
-        conn = sqlite3.connect(self.db_path, isolation_level=None)
+        """Bring the schema to the newest version; return that version.
+
+        The version is read under the write lock, so services starting at the
+        same moment on a fresh device cannot both run the same migration.
+        """
+        conn = sqlite3.connect(self.db_path, timeout=30, isolation_level=None)
         try:
             conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("BEGIN IMMEDIATE")
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
-                conn.executescript(f"BEGIN; {script}; PRAGMA user_version = {number}; COMMIT;")
+                for statement in _statements(script):
+                    conn.execute(statement)
+                conn.execute(f"PRAGMA user_version = {number}")
+            conn.execute("COMMIT")
             os.chmod(self.db_path, 0o600)
             return len(MIGRATIONS)
         except sqlite3.DatabaseError as error:

@@ -173,3 +173,26 @@ def test_timestamps_come_from_the_injected_clock(tmp_path):
     storage = Storage(tmp_path / "d", now=lambda: moment)
     session = storage.create_session()
     assert session.started_at == moment
+
+
+def test_services_starting_together_migrate_once(tmp_path):
+    """The recorder and the web workers open a fresh database at the same moment."""
+    import threading
+
+    errors: list[Exception] = []
+    barrier = threading.Barrier(6)
+
+    def open_it():
+        barrier.wait()
+        try:
+            Storage(tmp_path / "fresh")
+        except Exception as error:  # noqa: BLE001 - collected for the assertion
+            errors.append(error)
+
+    threads = [threading.Thread(target=open_it) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert errors == []
+    assert Storage(tmp_path / "fresh").count_sessions() == 0

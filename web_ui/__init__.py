@@ -49,6 +49,7 @@ def create_app(config: config_mod.Config | None = None, *,
         # Referrer-Policy is no-referrer, so browsers send no Referer to
         # check; the token and SameSite=Strict cookies carry the protection.
         WTF_CSRF_SSL_STRICT=False,
+        HOLDNOTE_WARM_SEARCH=True,
     )
     # Order matters: the network boundary before anything else looks at the
     # request, then the CSRF check, then the login check.

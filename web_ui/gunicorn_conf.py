@@ -1,0 +1,35 @@
+"""gunicorn settings for the Holdnote web page (command-line flags add bind, TLS, workers).
+
+gunicorn faces browsers directly, with no proxy in front, so it must not
+believe any forwarding header: the app decides on the real peer address.
+"""
+
+# Threads let a worker answer the device page's status polling while another
+# request (a login doing key derivation) is busy.
+worker_class = "gthread"
+threads = 4
+# Unlocking derives a key with scrypt (about a second on a Raspberry Pi 4).
+timeout = 60
+graceful_timeout = 20
+keepalive = 5
+# Trust no X-Forwarded-* or PROXY headers from anyone.
+forwarded_allow_ips = ""
+proxy_allow_ips = ""
+secure_scheme_headers: dict = {}
+# No gunicornc control socket: it would live in the service user's home,
+# which the unit makes read-only, and nothing here uses it.
+control_socket_disable = True
+# Request limits well above any form the page sends.
+limit_request_line = 8190
+limit_request_fields = 100
+# The access log shows paths (session ids) but never query strings with search terms.
+access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms'
+
+
+def ssl_context(config, default_ssl_context_factory):
+    """TLS 1.2 or newer only: every browser a practice uses speaks it."""
+    import ssl
+
+    context = default_ssl_context_factory()
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    return context

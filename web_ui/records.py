@@ -1,0 +1,258 @@
+"""Reading and writing a session's encrypted records for the web pages.
+
+Everything client-identifying is decrypted with the unlocked practice
+identity on the way out and encrypted to the practice recipient on the way
+in; only ciphertext reaches the database. Writes that must not race (signing
+against an edit, an edit against another tab's edit) check and change in one
+transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from appliance import age
+from appliance.errors import InvalidStateError, SessionNotFoundError
+from appliance.storage import Session, State, Storage, iso
+from web_ui.db import reading
+from web_ui.plaincache import PlainCache
+
+# SQLite integers are signed 64-bit; a larger id in a URL is simply not found.
+MAX_ID = 2**63 - 1
+MAX_SECTION_CHARS = 20_000
+MAX_ADDENDUM_CHARS = 20_000
+MAX_LABEL_CHARS = 120
+
+
+def encrypt_json(value: Any, recipient: age.X25519Recipient) -> bytes:
+    """Encrypt a JSON-serialisable value to the practice recipient."""
+    return age.encrypt(json.dumps(value, ensure_ascii=False).encode("utf-8"), [recipient])
+
+
+def encrypt_text(text: str, recipient: age.X25519Recipient) -> bytes:
+    """Encrypt a UTF-8 text to the practice recipient."""
+    return age.encrypt(text.encode("utf-8"), [recipient])
+
+
+def version_of(blob: bytes | None) -> str:
+    """A short token that changes whenever a ciphertext is rewritten."""
+    return hashlib.sha256(blob or b"").hexdigest()[:16]
+
+
+def get_session(storage: Storage, session_id: int) -> Session:
+    """A session, or :class:`SessionNotFoundError` (also for out-of-range ids)."""
+    if not 0 < session_id <= MAX_ID:
+        raise SessionNotFoundError(f"no session {session_id}")
+    return storage.get_session(session_id)
+
+
+# --- the session list -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ListRow:
+    """One line of the sessions list, with its label and flags decrypted."""
+
+    session: Session
+    label: str | None
+    flags: tuple[dict, ...]
+
+    @property
+    def flag_total(self) -> int:
+        """How many risk-language passages were flagged."""
+        return sum(int(f.get("count", 0) or 0) for f in self.flags)
+
+
+def _filters(states, since, until) -> tuple[str, list]:
+    where, args = [], []
+    if states:
+        where.append(f"state IN ({','.join('?' * len(states))})")
+        args += [str(s) for s in states]
+    if since:
+        where.append("started_at >= ?")
+        args.append(iso(since))
+    if until:
+        where.append("started_at < ?")
+        args.append(iso(until))
+    return (" WHERE " + " AND ".join(where)) if where else "", args
+
+
+def count_sessions(storage: Storage, states=None, since=None, until=None) -> int:
+    """How many sessions match the list filters."""
+    clause, args = _filters(states, since, until)
+    with reading(storage) as conn:
+        return conn.execute("SELECT COUNT(*) FROM sessions" + clause, args).fetchone()[0]
+
+
+def list_rows(storage: Storage, plain: PlainCache, identity: age.X25519Identity, *,
+              states=None, since=None, until=None, limit=50, offset=0) -> list[ListRow]:
+    """One page of the list; only the rows shown are decrypted."""
+    sessions = storage.list_sessions(states=states, since=since, until=until,
+                                     limit=limit, offset=offset)
+    return [ListRow(s, plain.text(s.label_enc, identity),
+                    tuple(plain.json(s.flags_enc, identity)) if s.flags_enc else ())
+            for s in sessions]
+
+
+# --- notes ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Addendum:
+    """A dated addition to a signed note."""
+
+    id: int
+    text: str
+    created_at: datetime
+    author: str
+
+
+@dataclass(frozen=True)
+class NoteRecord:
+    """The editable note of a session, decrypted, with its signature and addenda."""
+
+    note: dict
+    version: str
+    updated_at: datetime
+    updated_by: str | None
+    signed_at: datetime | None
+    signed_by: str | None
+    addenda: tuple[Addendum, ...]
+
+    @property
+    def signed(self) -> bool:
+        """True once the note is read-only."""
+        return self.signed_at is not None
+
+    @property
+    def sections(self) -> list[dict]:
+        """The note's sections (key, title, text, auto), tolerating missing keys."""
+        return [s for s in self.note.get("sections") or [] if isinstance(s, dict)]
+
+
+def load_note(storage: Storage, plain: PlainCache, identity: age.X25519Identity,
+              session_id: int) -> NoteRecord | None:
+    """The note of a session, or ``None`` before the overnight job drafted one."""
+    with reading(storage) as conn:
+        row = conn.execute("SELECT * FROM notes WHERE session_id = ?", (session_id,)).fetchone()
+        if row is None:
+            return None
+        addenda = conn.execute(
+            "SELECT id, text_enc, created_at, author FROM addenda WHERE session_id = ? "
+            "ORDER BY id", (session_id,)).fetchall()
+    note = plain.json(row["note_enc"], identity)
+    return NoteRecord(
+        note=note if isinstance(note, dict) else {},
+        version=version_of(row["note_enc"]),
+        updated_at=datetime.fromisoformat(row["updated_at"]),
+        updated_by=row["updated_by"],
+        signed_at=datetime.fromisoformat(row["signed_at"]) if row["signed_at"] else None,
+        signed_by=row["signed_by"],
+        addenda=tuple(Addendum(a["id"], plain.text(a["text_enc"], identity) or "",
+                               datetime.fromisoformat(a["created_at"]), a["author"])
+                      for a in addenda),
+    )
+
+
+def clean_text(text: str, limit: int) -> str:
+    """Normalise line ends and refuse text too long to be a note."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if len(text) > limit:
+        raise ValueError(f"a section may hold at most {limit:,} characters; "
+                         f"this one has {len(text):,}")
+    return text
+
+
+def edited_note(note: dict, texts: dict[str, str]) -> dict:
+    """A copy of ``note`` with the texts of the named sections replaced."""
+    new = dict(note)
+    sections = []
+    for section in note.get("sections") or []:
+        section = dict(section)
+        key = str(section.get("key", ""))
+        if key in texts:
+            section["text"] = clean_text(texts[key], MAX_SECTION_CHARS)
+        sections.append(section)
+    new["sections"] = sections
+    return new
+
+
+def save_note(storage: Storage, session_id: int, note: dict, base_version: str,
+              recipient: age.X25519Recipient, author: str) -> None:
+    """Store an edited draft, refusing if it was signed or changed since it was loaded."""
+    blob = encrypt_json(note, recipient)
+    with storage.connect() as conn:
+        row = conn.execute("SELECT note_enc, signed_at FROM notes WHERE session_id = ?",
+                           (session_id,)).fetchone()
+        _check_editable(row, session_id, base_version)
+        conn.execute(
+            "UPDATE notes SET note_enc = ?, updated_at = ?, updated_by = ? WHERE session_id = ?",
+            (blob, iso(storage.now()), author, session_id))
+
+
+def _check_editable(row, session_id: int, base_version: str) -> None:
+    if row is None:
+        raise InvalidStateError(f"session {session_id} has no note yet")
+    if row["signed_at"]:
+        raise InvalidStateError(
+            "This note is signed and can no longer be changed. Add a dated addendum instead.")
+    if base_version and version_of(row["note_enc"]) != base_version:
+        raise InvalidStateError(
+            "This note was changed in another window since you opened it. Your text is "
+            "shown below: copy what you need, reload the page and apply it again.")
+
+
+def sign_note(storage: Storage, session_id: int, note: dict, base_version: str,
+              recipient: age.X25519Recipient, signer: str) -> datetime:
+    """Store the final text and sign it: the note becomes read-only and the session SIGNED."""
+    moment = storage.now()
+    note = {**note, "status": "signed", "signed_by": signer, "signed_at": iso(moment)}
+    blob = encrypt_json(note, recipient)
+    with storage.connect() as conn:
+        state = conn.execute("SELECT state FROM sessions WHERE id = ?", (session_id,)).fetchone()
+        if state is None:
+            raise SessionNotFoundError(f"no session {session_id}")
+        row = conn.execute("SELECT note_enc, signed_at FROM notes WHERE session_id = ?",
+                           (session_id,)).fetchone()
+        _check_editable(row, session_id, base_version)
+        if state["state"] != State.DRAFT:
+            raise InvalidStateError(
+                f"Only a draft can be signed; this session is {state['state']}.")
+        conn.execute(
+            "UPDATE notes SET note_enc = ?, updated_at = ?, updated_by = ?, signed_at = ?, "
+            "signed_by = ? WHERE session_id = ?",
+            (blob, iso(moment), signer, iso(moment), signer, session_id))
+        conn.execute("UPDATE sessions SET state = ? WHERE id = ?", (str(State.SIGNED), session_id))
+    return moment
+
+
+def add_addendum(storage: Storage, session_id: int, text: str,
+                 recipient: age.X25519Recipient, author: str) -> None:
+    """Append a dated addendum to a signed note."""
+    text = clean_text(text, MAX_ADDENDUM_CHARS).strip()
+    if not text:
+        raise ValueError("the addendum is empty")
+    blob = encrypt_text(text, recipient)
+    with storage.connect() as conn:
+        row = conn.execute("SELECT signed_at FROM notes WHERE session_id = ?",
+                           (session_id,)).fetchone()
+        if row is None or not row["signed_at"]:
+            raise InvalidStateError("Addenda are for signed notes; edit the draft instead.")
+        conn.execute(
+            "INSERT INTO addenda(session_id, text_enc, created_at, author) VALUES(?, ?, ?, ?)",
+            (session_id, blob, iso(storage.now()), author))
+
+
+def save_details(storage: Storage, session_id: int, label: str, consent: bool,
+                 recipient: age.X25519Recipient) -> Session:
+    """Store the client label (encrypted) and whether consent was documented."""
+    label = " ".join(label.split())
+    if len(label) > MAX_LABEL_CHARS:
+        raise ValueError(f"the client label may have at most {MAX_LABEL_CHARS} characters")
+    label_enc = encrypt_text(label, recipient) if label else None
+    return storage.update_session(session_id, label_enc=label_enc, consent=int(consent))
+

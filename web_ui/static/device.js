@@ -1,0 +1,45 @@
+/* Live recorder and disk status on the device page: polls a JSON endpoint
+   that does not count as activity, so a device page left open still logs off. */
+(function () {
+  "use strict";
+  var POLL_MS = 4000;
+
+  function set(name, text) {
+    var element = document.querySelector('[data-live="' + name + '"]');
+    if (element && element.textContent !== String(text)) { element.textContent = text; }
+  }
+
+  function label(state) {
+    var text = String(state || "unavailable").replace(/_/g, " ");
+    return text.charAt(0).toUpperCase() + text.slice(1);
+  }
+
+  function show(status) {
+    var recorder = status.recorder || {};
+    set("recorder-state", recorder.label || label(recorder.state));
+    set("recorder-elapsed", recorder.elapsed || "");
+    set("recorder-error", recorder.error || "");
+    var dot = document.querySelector('[data-live="recorder-dot"]');
+    if (dot) { dot.className = "dot rec-" + (recorder.state || "unavailable"); }
+    set("free-hours", status.free_hours);
+    set("free-gb", (status.free_bytes / 1e9).toFixed(1));
+    set("waiting", status.waiting);
+    set("lock", status.locked ? "Locked: log in to unlock" : "Unlocked");
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    var root = document.getElementById("device-live");
+    if (!root || !window.fetch) { return; }
+    var url = root.getAttribute("data-status-url");
+    var timer = window.setInterval(function () {
+      if (document.hidden) { return; }
+      fetch(url, { credentials: "same-origin", headers: { "Accept": "application/json" } })
+        .then(function (response) {
+          if (!response.ok) { window.clearInterval(timer); return null; }
+          return response.json();
+        })
+        .then(function (status) { if (status) { show(status); } })
+        .catch(function () {});
+    }, POLL_MS);
+  });
+}());

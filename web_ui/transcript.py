@@ -1,0 +1,224 @@
+"""The transcript as the session page shows it.
+
+Segments, silences and bookmarks are merged into one timeline; every
+segment gets a ``t-<seconds>`` anchor (the first segment of each second) so
+risk flags and search hits can link to the moment. The stored result is
+read defensively: a missing or odd key leaves a gap, never an error page.
+"""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass, field
+from html import escape
+
+from markupsafe import Markup
+
+from web_ui.formatting import clock, duration, flag_label
+
+SPEAKER_CLASSES = 5
+
+
+@dataclass(frozen=True)
+class Line:
+    """One row of the timeline."""
+
+    kind: str  # "segment", "silence" or "bookmark"
+    start: float
+    end: float
+    text: str
+    speaker: str = ""
+    css: str = ""
+    anchor: str | None = None
+    flagged: bool = False
+
+
+@dataclass(frozen=True)
+class Flag:
+    """A risk-language passage, linked to its moment in the transcript."""
+
+    category: str
+    label: str
+    start: float
+    speaker: str
+    quote: str
+    negated: bool
+    anchor: str | None
+
+
+@dataclass(frozen=True)
+class Talk:
+    """One speaker's share of the session."""
+
+    speaker: str
+    css: str
+    seconds: float
+    share: float
+    words_per_minute: float | None
+
+
+@dataclass
+class TranscriptView:
+    """Everything the session page shows about the transcription result."""
+
+    lines: list[Line] = field(default_factory=list)
+    flags: list[Flag] = field(default_factory=list)
+    talk: list[Talk] = field(default_factory=list)
+    metrics: dict = field(default_factory=dict)
+    speakers: dict[str, str] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    salvaged: bool = False
+    model: str = ""
+    language: str = ""
+    duration_s: float = 0.0
+
+
+def _num(value: object, default: float = 0.0) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return default
+
+
+def _list(value: object) -> list[dict]:
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
+
+
+class _Speakers:
+    """Stable colour classes: clinician, client, then Speaker 1, 2 … in order of appearance."""
+
+    def __init__(self, clinician: str):
+        self.clinician = clinician.casefold()
+        self.classes: dict[str, str] = {}
+
+    def css(self, name: str) -> str:
+        if name not in self.classes:
+            folded = name.casefold()
+            if folded in (self.clinician, "clinician", "therapist"):
+                self.classes[name] = "spk-clinician"
+            elif folded == "client":
+                self.classes[name] = "spk-client"
+            else:
+                others = sum(1 for c in self.classes.values() if c.startswith("spk-n"))
+                self.classes[name] = f"spk-n{others % SPEAKER_CLASSES + 1}"
+        return self.classes[name]
+
+
+def build(result: dict, clinician_name: str = "Clinician") -> TranscriptView:
+    """The view of a stored transcription result."""
+    speakers = _Speakers(clinician_name)
+    segments = _list(result.get("segments"))
+    starts = [_num(s.get("start")) for s in segments]
+    anchors = _anchors(starts)
+    flags = _flags(_list(result.get("flags")), starts)
+    flagged = {bisect.bisect_right(starts, f.start) - 1 for f in flags}
+    lines: list[tuple[tuple, Line]] = []
+    for index, segment in enumerate(segments):
+        name = str(segment.get("speaker") or "Speaker")
+        lines.append(((starts[index], 1, index), Line(
+            "segment", starts[index], _num(segment.get("end"), starts[index]),
+            str(segment.get("text") or "").strip(), name, speakers.css(name),
+            anchors[index], index in flagged)))
+    lines += _silences(_list(result.get("silences")))
+    lines += _bookmarks(_list(result.get("bookmarks")), starts)
+    lines.sort(key=lambda item: item[0])
+    metrics = result.get("metrics") if isinstance(result.get("metrics"), dict) else {}
+    return TranscriptView(
+        lines=[line for _, line in lines], flags=flags, talk=_talk(metrics, speakers),
+        metrics=metrics, speakers=speakers.classes,
+        warnings=[str(w) for w in result.get("warnings") or [] if w],
+        salvaged=bool(result.get("salvaged")), model=str(result.get("model") or ""),
+        language=str(result.get("language") or ""),
+        duration_s=_num(result.get("duration_s") or metrics.get("duration_s")))
+
+
+def _anchors(starts: list[float]) -> list[str | None]:
+    seen, anchors = set(), []
+    for start in starts:
+        second = int(start)
+        anchors.append(None if second in seen else f"t-{second}")
+        seen.add(second)
+    return anchors
+
+
+def anchor_for(seconds: float, starts: list[float]) -> str | None:
+    """The anchor of the segment that contains ``seconds`` (or the nearest before it)."""
+    if not starts:
+        return None
+    index = max(0, bisect.bisect_right(starts, seconds) - 1)
+    return f"t-{int(starts[index])}"
+
+
+def _flags(raw: list[dict], starts: list[float]) -> list[Flag]:
+    flags = []
+    for item in raw:
+        start = _num(item.get("start"))
+        flags.append(Flag(
+            category=str(item.get("category") or "other"),
+            label=flag_label(item.get("category")),
+            start=start,
+            speaker=str(item.get("speaker") or ""),
+            quote=str(item.get("quote") or item.get("term") or ""),
+            negated=bool(item.get("negated")),
+            anchor=anchor_for(start, starts)))
+    flags.sort(key=lambda f: f.start)
+    return flags
+
+
+def _silences(raw: list[dict]) -> list[tuple[tuple, Line]]:
+    lines = []
+    for item in raw:
+        start, end = _num(item.get("start")), _num(item.get("end"))
+        lines.append(((start, 0, 0), Line("silence", start, end, "")))
+    return lines
+
+
+def _bookmarks(raw: list[dict], starts: list[float]) -> list[tuple[tuple, Line]]:
+    lines = []
+    for item in raw:
+        offset = _num(item.get("offset"))
+        index = item.get("segment_index")
+        # Shown just before the segment it belongs to, so the reader meets the
+        # marker first and then the words it marks.
+        if isinstance(index, int) and 0 <= index < len(starts):
+            key = (starts[index], 0, index)
+        else:
+            key = (offset, 2, 0)
+        lines.append((key, Line("bookmark", offset, offset, str(item.get("text") or ""),
+                                anchor=None)))
+    return lines
+
+
+def _talk(metrics: dict, speakers: _Speakers) -> list[Talk]:
+    seconds = metrics.get("talk_time_s") if isinstance(metrics.get("talk_time_s"), dict) else {}
+    shares = metrics.get("talk_share") if isinstance(metrics.get("talk_share"), dict) else {}
+    wpm = (metrics.get("words_per_minute")
+           if isinstance(metrics.get("words_per_minute"), dict) else {})
+    names = list(dict.fromkeys([*seconds, *shares]))
+    return [Talk(str(n), speakers.css(str(n)), _num(seconds.get(n)), _num(shares.get(n)),
+                 _num(wpm.get(n)) if n in wpm else None) for n in names]
+
+
+def _line_html(line: Line) -> str:
+    if line.kind == "segment":
+        anchor = f' id="{line.anchor}"' if line.anchor else ""
+        flagged = " flagged" if line.flagged else ""
+        return (f'<li class="seg {line.css}{flagged}"{anchor}><a class="ts" '
+                f'href="#t-{int(line.start)}">{clock(line.start)}</a><span class="spk">'
+                f'{escape(line.speaker)}</span><p class="txt">{escape(line.text)}</p></li>')
+    if line.kind == "silence":
+        return (f'<li class="silence" data-testid="silence"><span>Silence, '
+                f'{duration(line.end - line.start)}</span> <span class="ts">'
+                f'{clock(line.start)}</span></li>')
+    note = f" · {escape(line.text)}" if line.text else ""
+    return (f'<li class="bookmark" data-testid="bookmark"><span>Bookmark at '
+            f'{clock(line.start)}</span>{note}</li>')
+
+
+def timeline_html(view: TranscriptView) -> Markup:
+    """The timeline's list items, every client word escaped.
+
+    Built here rather than in the template because a two-hour session has
+    about 1,500 lines and Jinja's per-line overhead would dominate the page.
+    """
+    return Markup("\n".join(_line_html(line) for line in view.lines))
