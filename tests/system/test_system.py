@@ -1,0 +1,393 @@
+"""System test: install.sh on a booted Debian bookworm, then the appliance end to end.
+
+One container (systemd as PID 1, in systemd-nspawn) is shared by the steps below,
+which run in order; a failed step makes the later ones skip, naming it. The steps:
+fresh install with ``--model bundled-tiny``; the web page over TLS from the host,
+pinned to the printed fingerprint; first-run setup with the printed code, and login;
+a recording through the recorder's control socket from an ALSA file device, the
+overnight service started by hand, the draft note read through the web page; an
+upgrade from a newer checkout that keeps data, configuration, keys and even the
+unlocked state; a second run that changes nothing; a reboot that locks the device
+while the recorder still records; ``--uninstall`` keeping the data; ``--purge``
+leaving nothing.
+
+Needs root, systemd-nspawn and debootstrap (``make test`` installs them) and the
+network to Debian's mirror and PyPI for the install itself. The root file system
+is cached (see tests/system/container.py); durations go to
+test-artifacts/system/durations.txt.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import socket
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO, TESTDATA
+from tests.system import container as ct
+from tests.system.webclient import WebClient
+
+pytestmark = [pytest.mark.system, pytest.mark.slow, pytest.mark.timeout(3600)]
+
+CHECKOUT = "/root/holdnote"
+NEWER_CHECKOUT = "/root/holdnote-next"
+SPEECH_RAW = "/srv/holdnote-test/speech.raw"
+USER, PASSPHRASE = "dr.rivera", "correct horse battery staple"
+ALWAYS_ON = ("holdnote-recorder.service", "holdnote-web.service", "holdnote-transcribe.timer")
+SERVICES = ("holdnote-recorder.service", "holdnote-web.service", "holdnote-transcribe.service")
+ARTIFACTS = REPO / "test-artifacts" / "system"
+HOLDNOTE = ("runuser", "-u", "holdnote", "--", "/opt/holdnote/bin/holdnote")
+# Words of the JFK clip that even the tiny model gets right.
+SPOKEN = "country can do for you"
+
+
+def _missing_requirement() -> str | None:
+    if os.geteuid() != 0:
+        return "needs root (systemd-nspawn, debootstrap)"
+    for tool in ("systemd-nspawn", "debootstrap", "nsenter", "tar"):
+        if shutil.which(tool) is None:
+            return f"{tool} is not installed (make test installs it)"
+    if not Path("/sys/fs/cgroup").is_dir():
+        return "no cgroup file system"
+    if not (TESTDATA / "speech/jfk.flac").is_file():
+        return f"test data not found at {TESTDATA}"
+    return None
+
+
+@dataclass
+class System:
+    """The container and what the steps learned, shared in order."""
+
+    vm: ct.Container
+    port: int
+    failed: str | None = None
+    durations: dict[str, float] = field(default_factory=dict)
+    fingerprint: str = ""
+    setup_code: str = ""
+    session_id: int = 0
+    client: WebClient | None = None
+
+    @contextmanager
+    def step(self, name: str) -> Iterator[None]:
+        """Time a step; skip it if an earlier one failed; remember a failure."""
+        if self.failed:
+            pytest.skip(f"skipped: the step '{self.failed}' failed")
+        started = time.monotonic()
+        try:
+            yield
+        except BaseException:
+            self.failed = name
+            raise
+        finally:
+            self.durations[name] = time.monotonic() - started
+
+    def install(self, *args: str, checkout: str = CHECKOUT) -> ct.Result:
+        """Run install.sh inside as IT would, with the host's pip settings."""
+        return self.vm.run(f"{checkout}/install.sh", *args, env=ct.pip_environment(),
+                           timeout=1800, check=False)
+
+    def holdnote(self, *args: str, check: bool = True) -> ct.Result:
+        """``holdnote …`` inside, as the service user."""
+        return self.vm.run(*HOLDNOTE, *args, check=check)
+
+    def health(self) -> dict:
+        page = self.client.get("/healthz")
+        assert page.status == 200, page.text
+        return json.loads(page.text)
+
+
+# --- preparing the container ----------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def speech_pcm(path: Path) -> None:
+    """The JFK clip as the raw S16_LE 16 kHz mono the recorder opens, padded with silence
+    (an ALSA file PCM returns stale data past the end of its file)."""
+    import numpy as np
+    from faster_whisper import decode_audio
+
+    audio = decode_audio(str(TESTDATA / "speech/jfk.flac"), sampling_rate=16000)
+    pcm = (np.clip(audio, -1, 1) * 32767).astype("<i2")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.concatenate([pcm, np.zeros(16000 * 120, dtype="<i2")]).tofile(path)
+    path.chmod(0o644)
+
+
+def alsa_file_device(vm: ct.Container) -> None:
+    """The container's default ALSA capture device plays the clip (no sound card here)."""
+    speech_pcm(vm.path(SPEECH_RAW))
+    vm.path("/etc/asound.conf").write_text(
+        "# System test: the default capture device reads a raw file (no sound card).\n"
+        "pcm.!default {\n    type file\n    slave.pcm \"null\"\n    file \"/dev/null\"\n"
+        f"    infile \"{SPEECH_RAW}\"\n    format \"raw\"\n}}\n")
+
+
+def preseed_config(vm: ct.Container, port: int) -> None:
+    """/etc/holdnote/holdnote.toml prepared before install, as IT may do: a free port
+    (the host's network is shared) and a night window that includes now, so that
+    starting the overnight service by hand transcribes at once."""
+    from appliance import config as config_mod
+
+    now = time.localtime()
+    start = (now.tm_hour * 60 + now.tm_min - 60) % 1440
+    end = (now.tm_hour * 60 + now.tm_min + 180) % 1440
+    text = (config_mod.render_template()
+            .replace("port = 8443", f"port = {port}")
+            .replace('night_start = "00:30"', f'night_start = "{start // 60:02d}:{start % 60:02d}"')
+            .replace('night_end = "06:30"', f'night_end = "{end // 60:02d}:{end % 60:02d}"'))
+    target = vm.path("/etc/holdnote/holdnote.toml")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(text)
+
+
+def newer_checkout(vm: ct.Container) -> str:
+    """A copy of the checkout with the next patch version, as a later release would be."""
+    shutil.copytree(vm.path(CHECKOUT), vm.path(NEWER_CHECKOUT), symlinks=True)
+    pyproject = vm.path(NEWER_CHECKOUT) / "pyproject.toml"
+    text = pyproject.read_text()
+    version = re.search(r'^version = "(\d+)\.(\d+)\.(\d+)"', text, re.M)
+    newer = f"{version[1]}.{version[2]}.{int(version[3]) + 1}"
+    pyproject.write_text(text.replace(version[0], f'version = "{newer}"'))
+    return newer
+
+
+def save_artifacts(system: System) -> None:
+    """Durations always; the journal and install log when a step failed."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    lines = [f"{name:32s} {seconds:7.1f} s" for name, seconds in system.durations.items()]
+    lines.append(f"{'total':32s} {sum(system.durations.values()):7.1f} s")
+    (ARTIFACTS / "durations.txt").write_text("\n".join(lines) + "\n")
+    if system.failed and system.vm.process is not None:
+        journal = system.vm.run("journalctl", "-b", "--no-pager", "-o", "short-precise",
+                                check=False, timeout=60)
+        (ARTIFACTS / "journal.txt").write_text(journal.stdout + journal.stderr)
+        log = system.vm.path("/var/log/holdnote-install.log")
+        if log.exists():
+            shutil.copy(log, ARTIFACTS / "install.log")
+
+
+@pytest.fixture(scope="module")
+def system() -> Iterator[System]:
+    reason = _missing_requirement()
+    if reason:
+        pytest.skip(reason)
+    started = time.monotonic()
+    workdir = Path(tempfile.mkdtemp(prefix="holdnote-system-", dir="/var/tmp"))
+    tarball = ct.ensure_rootfs(log=ct.CACHE_DIR / "debootstrap.log")
+    rootfs_s = time.monotonic() - started
+    vm = ct.Container(workdir, binds=[
+        # Downloads kept between runs: a warm run fetches only index files.
+        (ct.CACHE_DIR / "apt-archives", "/var/cache/apt/archives", False),
+        (ct.CACHE_DIR / "pip-cache", "/root/.cache/pip", False),
+    ])
+    system = System(vm, free_port())
+    system.durations["root file system (cached?)"] = rootfs_s
+    try:
+        vm.unpack(tarball)
+        ct.copy_checkout(REPO, vm.path(CHECKOUT))
+        alsa_file_device(vm)
+        preseed_config(vm, system.port)
+        vm.boot()
+        system.durations["unpack and boot"] = time.monotonic() - started - rootfs_s
+        yield system
+    finally:
+        save_artifacts(system)
+        vm.destroy()
+
+
+# --- the steps, in order ------------------------------------------------------------------
+
+
+def web_client_when_up(system: System, timeout: float = 90) -> WebClient:
+    """A fresh browser session once the web page answers again (after a restart)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            client = WebClient("127.0.0.1", system.port, system.fingerprint)
+            if client.get("/healthz").status == 200:
+                return client
+        except OSError:  # gunicorn is not listening yet
+            pass
+        assert time.monotonic() < deadline, "the web page did not come back"
+        time.sleep(1)
+
+
+def unit_state(system: System, unit: str) -> tuple[str, str]:
+    active = system.vm.run("systemctl", "is-active", unit, check=False).stdout.strip()
+    enabled = system.vm.run("systemctl", "is-enabled", unit, check=False).stdout.strip()
+    return active, enabled
+
+
+def main_pids(system: System) -> dict[str, str]:
+    return {unit: system.vm.run("systemctl", "show", "-P", "MainPID", unit).stdout.strip()
+            for unit in ("holdnote-recorder.service", "holdnote-web.service")}
+
+
+def test_01_fresh_install(system):
+    with system.step("fresh install"):
+        done = system.install("--model", "bundled-tiny", "--yes")
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "Holdnote is installed and running" in done.stdout
+        system.fingerprint = re.search(r"fingerprint ((?:[0-9A-F]{2}:){31}[0-9A-F]{2})",
+                                       done.stdout).group(1)
+        system.setup_code = re.search(r"Setup code:\s+(\S+)", done.stdout).group(1)
+        for unit in ALWAYS_ON:
+            assert unit_state(system, unit) == ("active", "enabled"), unit
+        failed = system.vm.run("systemctl", "--failed", "--no-legend", "--plain").stdout
+        assert failed.strip() == ""
+
+
+def test_02_files_and_sandbox_as_documented(system):
+    with system.step("files and sandbox"):
+        modes = system.vm.run("stat", "-c", "%n %a %U %G", "/var/lib/holdnote", "/etc/holdnote",
+                              "/etc/holdnote/holdnote.toml", "/run/holdnote").stdout.splitlines()
+        assert modes == ["/var/lib/holdnote 700 holdnote holdnote",
+                         "/etc/holdnote 750 root holdnote",
+                         "/etc/holdnote/holdnote.toml 640 root holdnote",
+                         "/run/holdnote 700 holdnote holdnote"]
+        groups = system.vm.run("id", "-nG", "holdnote").stdout.split()
+        assert "audio" in groups
+        scores = {}
+        for unit in SERVICES:
+            report = system.vm.run("systemd-analyze", "security", "--no-pager", unit).stdout
+            scores[unit] = float(re.search(r"Overall exposure level for \S+: (\d+\.\d+)",
+                                           report).group(1))
+        (ARTIFACTS).mkdir(parents=True, exist_ok=True)
+        (ARTIFACTS / "security-scores.json").write_text(json.dumps(scores, indent=2))
+        assert scores["holdnote-recorder.service"] <= 3.5
+        assert scores["holdnote-web.service"] <= 2.5
+        assert scores["holdnote-transcribe.service"] <= 2.5
+
+
+def test_03_web_page_over_tls_from_the_host(system):
+    with system.step("web page over TLS"):
+        # The client refuses any certificate but the one install.sh printed.
+        system.client = WebClient("127.0.0.1", system.port, system.fingerprint)
+        health = system.health()
+        assert (health["status"], health["setup_done"], health["locked"]) == ("ok", False, True)
+        assert health["recorder"] == "not_set_up"  # no practice key before setup
+        first = system.client.get("/")
+        assert first.status == 200 and first.path == "/setup"
+
+
+def test_04_setup_with_the_printed_code_then_login(system):
+    with system.step("setup and login"):
+        wrong = system.client.submit("/setup", {"code": "AAAA-BBBB-CCCC", "username": USER,
+                                                "passphrase": PASSPHRASE, "repeat": PASSPHRASE})
+        assert wrong.status == 403
+        done = system.client.setup(system.setup_code, USER, PASSPHRASE)
+        assert done.status == 200, done.text[-2000:]
+        # A fresh browser: the account works and logging in leaves the device unlocked.
+        system.client = WebClient("127.0.0.1", system.port, system.fingerprint)
+        page = system.client.login(USER, PASSPHRASE)
+        assert page.status == 200 and page.path in ("/", "/sessions")
+        assert system.health()["locked"] is False
+        again = system.holdnote("setup-code", check=False)
+        assert again.returncode != 0  # the setup code is spent once an account exists
+
+
+def test_05_record_transcribe_and_read_the_draft(system):
+    with system.step("record, transcribe, read"):
+        start = json.loads(system.holdnote("record", "start").stdout)
+        assert start["ok"] and start["state"] == "recording", start
+        system.session_id = start["session_id"]
+        refused = system.install()  # an upgrade never restarts the recorder mid-session
+        assert refused.returncode == 1 and "being recorded" in refused.stderr, refused
+        time.sleep(12)  # the recorder captures in real time; the clip lasts 11 s
+        stop = json.loads(system.holdnote("record", "stop").stdout)
+        assert stop["ok"], stop
+        system.vm.run("systemctl", "start", "holdnote-transcribe.service", timeout=900)
+        page = system.client.get(f"/sessions/{system.session_id}")
+        assert page.status == 200
+        text = page.visible_text().lower()
+        assert SPOKEN in text
+        assert "draft" in text
+
+
+def test_06_upgrade_keeps_data_config_keys_and_the_unlocked_state(system):
+    with system.step("upgrade"):
+        version = newer_checkout(system.vm)
+        config_before = system.vm.run("sha256sum", "/etc/holdnote/holdnote.toml").stdout
+        pids_before = main_pids(system)
+        done = system.install(checkout=NEWER_CHECKOUT)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert f"holdnote {version}" in done.stdout
+        assert "restarted holdnote-web.service" in done.stdout
+        assert main_pids(system) != pids_before
+        assert system.vm.run("sha256sum", "/etc/holdnote/holdnote.toml").stdout == config_before
+        # Same login cookie, same practice key still unlocked, same note.
+        assert system.health()["locked"] is False
+        page = system.client.get(f"/sessions/{system.session_id}")
+        assert page.status == 200 and SPOKEN in page.visible_text().lower()
+
+
+def test_07_second_run_changes_nothing(system):
+    with system.step("second run"):
+        pids_before = main_pids(system)
+        done = system.install(checkout=NEWER_CHECKOUT)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "Nothing to change" in done.stdout
+        assert "[ ok ]" not in done.stdout
+        assert main_pids(system) == pids_before
+
+
+def test_08_reboot_locks_the_device_and_the_recorder_still_records(system):
+    with system.step("reboot"):
+        system.vm.reboot()
+        deadline = time.monotonic() + 120
+        while unit_state(system, "holdnote-web.service")[0] != "active" or \
+                system.vm.run("test", "-S", "/run/holdnote/recorder.sock", check=False).returncode:
+            assert time.monotonic() < deadline, "services did not come back after the reboot"
+            time.sleep(1)
+        system.client = web_client_when_up(system)
+        assert system.health()["locked"] is True
+        start = json.loads(system.holdnote("record", "start").stdout)
+        assert start["ok"] and start["state"] == "recording", start
+        time.sleep(3)
+        stop = json.loads(system.holdnote("record", "stop").stdout)
+        assert stop["ok"], stop
+        size = system.vm.run("sh", "-c", "du -b /var/lib/holdnote/recordings/* | sort -n | tail -1"
+                             ).stdout.split()[0]
+        assert int(size) > 16000 * 2  # more than a second of audio, encrypted
+        failed = system.vm.run("systemctl", "--failed", "--no-legend", "--plain").stdout
+        assert failed.strip() == ""
+
+
+def test_09_uninstall_keeps_data_and_config(system):
+    with system.step("uninstall"):
+        done = system.install("--uninstall")
+        assert done.returncode == 0, done.stdout + done.stderr
+        gone = system.vm.sh("ls /opt/holdnote /usr/local/bin/holdnote "
+                            "/etc/systemd/system/holdnote-* 2>/dev/null | wc -l").stdout
+        assert gone.strip() == "0"
+        kept = system.vm.run("sh", "-c", "ls /var/lib/holdnote /etc/holdnote").stdout
+        assert "holdnote.toml" in kept and "recordings" in kept
+        assert system.vm.run("id", "holdnote", check=False).returncode == 0
+
+
+def test_10_purge_leaves_nothing(system):
+    with system.step("purge"):
+        done = system.install("--uninstall", "--purge", "--yes")
+        assert done.returncode == 0, done.stdout + done.stderr
+        left = system.vm.sh(
+            "ls -d /opt/holdnote /etc/holdnote /var/lib/holdnote /run/holdnote "
+            "/usr/local/bin/holdnote /var/log/holdnote-install.log "
+            "/etc/systemd/system/holdnote-* 2>/dev/null; getent passwd holdnote; "
+            "getent group holdnote; systemctl list-units --all --no-legend 'holdnote*'",
+            check=False).stdout
+        assert left.strip() == ""

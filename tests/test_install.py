@@ -1,0 +1,262 @@
+"""install.sh: shellcheck-clean, safe to source, and its pure steps behave.
+
+The script guards ``main``, so these tests source it and call single functions
+(platform detection, option parsing, the configuration merge, the timer schedule,
+the upgrade stamp). Nothing here installs anything on this machine: the whole run
+is exercised in a booted Debian container by tests/system.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from appliance import config as config_mod
+from tests.conftest import REPO, need_tool
+
+INSTALL = REPO / "install.sh"
+
+
+def bash(script: str, tmp_path: Path, stdin: str | None = None) -> subprocess.CompletedProcess:
+    """Run ``script`` in bash after sourcing install.sh (logging into ``tmp_path``)."""
+    need_tool("bash")
+    prelude = f"source {INSTALL}\nLOG_FILE={tmp_path / 'install.log'}\nset +e\n"
+    return subprocess.run(["bash", "-c", prelude + textwrap.dedent(script)], input=stdin,
+                          capture_output=True, text=True, timeout=60, check=False)
+
+
+def as_nobody(*args: str) -> subprocess.CompletedProcess:
+    """Run install.sh as an unprivileged user (never as root: it would install)."""
+    need_tool("runuser")
+    return subprocess.run(["runuser", "-u", "nobody", "--", "bash", str(INSTALL), *args],
+                          capture_output=True, text=True, timeout=60, check=False,
+                          stdin=subprocess.DEVNULL)
+
+
+def os_release(tmp_path: Path, **fields: str) -> Path:
+    path = tmp_path / "os-release"
+    path.write_text("".join(f'{key}="{value}"\n' for key, value in fields.items()))
+    return path
+
+
+# --- the script as a whole -------------------------------------------------------------
+
+
+def test_shellcheck_clean():
+    shellcheck = need_tool("shellcheck")
+    done = subprocess.run([shellcheck, str(INSTALL)], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stdout
+
+
+def test_sourcing_runs_nothing(tmp_path):
+    done = bash("echo sourced; type main >/dev/null && echo has-main", tmp_path)
+    assert done.stdout.split() == ["sourced", "has-main"]
+    assert not (tmp_path / "install.log").exists()
+
+
+def test_refuses_to_run_without_root():
+    if shutil.which("runuser") is None:
+        pytest.skip("runuser is not installed")
+    done = as_nobody("--model", "tiny.en")
+    assert done.returncode == 1
+    assert "must run as root" in done.stderr
+
+
+def test_help_works_without_root():
+    done = as_nobody("--help")
+    assert done.returncode == 0
+    assert "--model-dir PATH" in done.stdout and "--uninstall" in done.stdout
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--model", "tiny.en", "--model-dir", "/srv/m"], "alternatives"),
+    (["--purge"], "only goes with --uninstall"),
+    (["--uninstall", "--model", "tiny.en"], "make no sense"),
+    (["--model"], "needs a model name"),
+    (["--model", "$(reboot)"], "is not a model name"),
+    (["--frobnicate"], "unknown option"),
+])
+def test_usage_errors_exit_2_with_a_reason(args, message):
+    done = as_nobody(*args)
+    assert done.returncode == 2
+    assert message in done.stderr
+
+
+def test_parse_args_sets_the_options(tmp_path):
+    done = bash("""
+        parse_args --uninstall --purge --yes; echo "$? $ACTION $PURGE $ASSUME_YES"
+        ACTION=install; PURGE=0
+        parse_args --model=small.en; echo "$? $MODEL_NAME"
+        MODEL_NAME=""
+        parse_args --model-dir /media/usb/base.en; echo "$? $MODEL_SOURCE_DIR"
+    """, tmp_path)
+    assert done.stdout.splitlines() == ["0 uninstall 1 1", "0 small.en", "0 /media/usb/base.en"]
+
+
+# --- platform ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("os_id, arch", [("debian", "amd64"), ("debian", "arm64"),
+                                         ("raspbian", "arm64")])
+def test_supported_platforms(tmp_path, os_id, arch):
+    path = os_release(tmp_path, ID=os_id, VERSION_CODENAME="bookworm", PRETTY_NAME="x")
+    done = bash(f"check_platform {path} {arch}; echo status=$?", tmp_path)
+    assert done.stdout.strip() == "status=0"
+
+
+@pytest.mark.parametrize("fields, arch, reason", [
+    ({"ID": "ubuntu", "VERSION_CODENAME": "noble", "PRETTY_NAME": "Ubuntu 24.04 LTS"}, "amd64",
+     "unsupported system: Ubuntu 24.04 LTS"),
+    ({"ID": "debian", "VERSION_CODENAME": "bullseye", "PRETTY_NAME": "Debian GNU/Linux 11"},
+     "amd64", "unsupported release: Debian GNU/Linux 11 (bullseye)"),
+    ({"ID": "raspbian", "VERSION_CODENAME": "bookworm", "PRETTY_NAME": "Raspbian 12"}, "armhf",
+     "unsupported architecture: armhf"),
+])
+def test_unsupported_platforms_are_refused_with_a_reason(tmp_path, fields, arch, reason):
+    path = os_release(tmp_path, **fields)
+    done = bash(f"check_platform {path} {arch}; echo status=$?", tmp_path)
+    assert reason in done.stdout
+    assert done.stdout.strip().endswith("status=1")
+
+
+def test_os_release_is_read_not_executed(tmp_path):
+    marker = tmp_path / "executed"
+    path = tmp_path / "os-release"
+    path.write_text(f'ID=debian\nVERSION_CODENAME=bookworm\n$(touch {marker})\n')
+    done = bash(f"check_platform {path} amd64; echo status=$?", tmp_path)
+    assert done.stdout.strip() == "status=0"
+    assert not marker.exists()
+
+
+def test_missing_os_release_is_refused(tmp_path):
+    done = bash(f"check_platform {tmp_path / 'nothing'} amd64; echo status=$?", tmp_path)
+    assert "does not look like Debian" in done.stdout and "status=1" in done.stdout
+
+
+# --- configuration merge -----------------------------------------------------------------
+
+
+@pytest.fixture
+def template(tmp_path) -> Path:
+    """The documented default configuration, as `holdnote check-config --template` prints it."""
+    path = tmp_path / "template.toml"
+    path.write_text(config_mod.render_template())
+    return path
+
+
+def test_new_keys_of_an_upgrade_are_reported(tmp_path, template):
+    old = tmp_path / "installed.toml"
+    text = template.read_text().replace("night_end = \"06:30\"\n", "")
+    old.write_text(text.split("[security]")[0])  # an older file without that section
+    done = bash(f"config_new_keys {old} {template}", tmp_path)
+    assert done.stdout.split() == ["security.lockout_minutes", "security.max_failed_logins",
+                                   "security.scrypt_work_factor", "transcription.night_end"]
+
+
+def test_commented_out_keys_count_as_known(tmp_path, template):
+    installed = tmp_path / "installed.toml"
+    installed.write_text(template.read_text().replace("beam_size = 5", "# beam_size = 3"))
+    done = bash(f"config_new_keys {installed} {template}", tmp_path)
+    assert done.stdout == ""
+
+
+def test_config_get_reads_values(tmp_path, template):
+    done = bash(f"""
+        config_get {template} transcription model
+        config_get {template} web port
+        config_get {template} transcription night_start
+        config_get {template} transcription model_dir; echo "[unset]"
+    """, tmp_path)
+    assert done.stdout.split() == ["base.en", "8443", "00:30", "[unset]"]
+
+
+def test_model_options_edit_the_config_in_place_and_keep_it_valid(tmp_path, template):
+    installed = tmp_path / "holdnote.toml"
+    installed.write_text(template.read_text().replace("port = 8443", "port = 9443"))
+    done = bash(f"""
+        MODEL_SOURCE_DIR=/media/usb/small.en apply_model_config {installed}
+        config_get {installed} transcription model_dir
+        MODEL_SOURCE_DIR="" MODEL_NAME=bundled-tiny apply_model_config {installed}
+        config_get {installed} transcription model
+    """, tmp_path)
+    assert done.stdout.split() == ["/var/lib/holdnote/models/small.en", "bundled-tiny"]
+    cfg = config_mod.load(installed)
+    assert cfg.transcription.model == "bundled-tiny"
+    assert cfg.transcription.model_dir is None  # the copied directory no longer overrides
+    assert cfg.web.port == 9443  # the administrator's own edits are kept
+    assert "# CTranslate2 model directory" in installed.read_text()  # and the comments
+
+
+def test_config_set_adds_a_missing_section(tmp_path):
+    path = tmp_path / "holdnote.toml"
+    path.write_text("[web]\nport = 9443\n")
+    bash(f'config_set {path} transcription model \'"small.en"\'', tmp_path)
+    cfg = config_mod.load(path)
+    assert (cfg.web.port, cfg.transcription.model) == (9443, "small.en")
+
+
+def test_wanted_model_follows_options_then_config(tmp_path, template):
+    conf = tmp_path / "holdnote.toml"
+    conf.write_text(template.read_text().replace('model = "base.en"', 'model = "small.en"'))
+    done = bash(f"""
+        wanted_model {conf}
+        MODEL_NAME=bundled-tiny wanted_model {conf}
+        MODEL_SOURCE_DIR=/media/m wanted_model {conf}
+        wanted_model {tmp_path / 'absent.toml'}
+        config_set {conf} transcription model_dir '"/srv/models/x"'
+        wanted_model {conf}
+    """, tmp_path)
+    assert done.stdout.split() == ["small.en", "bundled-tiny", "dir:/media/m", "base.en",
+                                   "dir:/srv/models/x"]
+
+
+# --- schedule and upgrade stamp ----------------------------------------------------------
+
+
+def test_timer_dropin_rejects_a_bad_time(tmp_path):
+    done = bash("timer_dropin 24:10; echo status=$?", tmp_path)
+    assert "is not a time like 00:30" in done.stderr
+    assert "status=1" in done.stdout
+
+
+def test_source_stamp_changes_with_code_and_extras_only(tmp_path):
+    tree = tmp_path / "checkout"
+    for name in ("pyproject.toml", "appliance/a.py", "web_ui/b.py", "README.md"):
+        (tree / name).parent.mkdir(parents=True, exist_ok=True)
+        (tree / name).write_text(name)
+    (tree / "appliance/__pycache__").mkdir()
+
+    def stamp(extras: str = "") -> str:
+        return bash(f"source_stamp {tree} '{extras}'", tmp_path).stdout.strip()
+
+    first = stamp()
+    (tree / "README.md").write_text("edited docs")
+    (tree / "appliance/__pycache__/a.cpython-311.pyc").write_bytes(b"\0")
+    assert stamp() == first
+    assert stamp("bundled-model") != first
+    (tree / "appliance/a.py").write_text("changed")
+    assert stamp() != first
+
+
+def test_purge_needs_confirmation_when_not_interactive(tmp_path):
+    done = bash("ASSUME_YES=0 confirm_purge; echo not-reached", tmp_path, stdin="")
+    assert done.returncode == 1
+    assert "add --yes" in done.stderr
+    assert "not-reached" not in done.stdout
+
+
+def test_steps_report_pending_then_outcome_and_count_changes(tmp_path):
+    done = bash("""
+        step "Thing one"; step_kept "already there"
+        step "Thing two"; step_done "made"
+        echo "changes=$CHANGES"
+    """, tmp_path)
+    assert done.stdout.splitlines() == [
+        "  [ .. ] Thing one", "  [ -- ] Thing one: already there",
+        "  [ .. ] Thing two", "  [ ok ] Thing two: made", "changes=1",
+    ]
+    assert "[ ok ] Thing two: made" in (tmp_path / "install.log").read_text()
