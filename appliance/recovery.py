@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -32,7 +30,7 @@ from appliance.audio import WAV_HEADER_BYTES, AudioFormat
 from appliance.audit import AuditLog
 from appliance.errors import CryptoError, KeyFormatError, NotInitializedError, SessionNotFoundError
 from appliance.keys import KeyStore
-from appliance.storage import Session, State, Storage, atomic_write, fsync_dir
+from appliance.storage import Session, State, Storage, atomic_output, atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -131,18 +129,10 @@ def complete_stream(path: Path, identity: age.X25519Identity, recipient: age.X25
     encrypted again as it is read. The new file replaces the old one
     atomically. Returns the plaintext bytes recovered.
     """
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=RECOVERING_SUFFIX)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            writer = age.StreamWriter(out, [recipient])
-            result = age.salvage(path, _Progress(writer, progress), [identity])
-            writer.close()  # the final chunk, then fsync
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    fsync_dir(path.parent)
+    with atomic_output(path, suffix=RECOVERING_SUFFIX) as out:
+        writer = age.StreamWriter(out, [recipient])
+        result = age.salvage(path, _Progress(writer, progress), [identity])
+        writer.close()  # the final chunk, then fsync
     return result.bytes_recovered
 
 

@@ -15,6 +15,7 @@ import shutil
 import sqlite3
 import tempfile
 from collections.abc import Callable, Iterator
+from typing import BinaryIO
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from enum import StrEnum
@@ -221,6 +222,23 @@ def _session_from_row(row: sqlite3.Row) -> Session:
     )
 
 
+def session_filter(states: tuple[str, ...] | None = None, since: datetime | None = None,
+                   until: datetime | None = None) -> tuple[str, list]:
+    """The ``WHERE`` clause (or "") and its arguments for the session list filters."""
+    where: list[str] = []
+    args: list[object] = []
+    if states:
+        where.append(f"state IN ({','.join('?' * len(states))})")
+        args += [str(s) for s in states]
+    if since:
+        where.append("started_at >= ?")
+        args.append(iso(since))
+    if until:
+        where.append("started_at < ?")
+        args.append(iso(until))
+    return (" WHERE " + " AND ".join(where)) if where else "", args
+
+
 def _statements(script: str) -> Iterator[str]:
     """The SQL statements of a migration script, one at a time.
 
@@ -237,17 +255,19 @@ def _statements(script: str) -> Iterator[str]:
         yield pending
 
 
-def atomic_write(path: Path, data: bytes, mode: int = 0o600) -> None:
-    """Write ``data`` so that ``path`` holds either the old or the new content.
+@contextlib.contextmanager
+def atomic_output(path: Path, mode: int = 0o600, suffix: str = ".tmp") -> Iterator[BinaryIO]:
+    """A file to write that replaces ``path`` only if the block completes.
 
-    Temporary file in the same directory, fsync, rename, fsync the directory.
+    Temporary file in the same directory, fsync, rename, fsync the directory:
+    after a crash ``path`` holds either the old or the new content, never a mix.
     """
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
     try:
         with os.fdopen(fd, "wb") as handle:
             os.fchmod(handle.fileno(), mode)
-            handle.write(data)
+            yield handle
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
@@ -256,6 +276,12 @@ def atomic_write(path: Path, data: bytes, mode: int = 0o600) -> None:
             os.unlink(tmp)
         raise
     fsync_dir(path.parent)
+
+
+def atomic_write(path: Path, data: bytes, mode: int = 0o600) -> None:
+    """Write ``data`` so that ``path`` holds either the old or the new content."""
+    with atomic_output(path, mode) as handle:
+        handle.write(data)
 
 
 def fsync_dir(directory: Path) -> None:
@@ -311,15 +337,24 @@ class Storage:
 
     # --- database ----------------------------------------------------------
 
+    def _open(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.db_path, timeout=30, isolation_level=None)
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute("PRAGMA secure_delete = ON")
+        conn.execute("PRAGMA busy_timeout = 30000")
+        return conn
+
     @contextlib.contextmanager
     def connect(self) -> Iterator[sqlite3.Connection]:
-        """A connection in a transaction: committed on success, rolled back on error."""
-        conn = sqlite3.connect(self.db_path, timeout=30, isolation_level=None)
+        """A connection in a write transaction: committed on success, rolled back on error.
+
+        ``BEGIN IMMEDIATE`` takes the write lock up front, so a read-then-write
+        (a state check, the audit chain's head) cannot interleave with another
+        process doing the same.
+        """
+        conn = self._open()
         try:
-            conn.row_factory = sqlite3.Row
-            conn.execute("PRAGMA foreign_keys = ON")
-            conn.execute("PRAGMA secure_delete = ON")
-            conn.execute("PRAGMA busy_timeout = 30000")
             conn.execute("BEGIN IMMEDIATE")
             try:
                 yield conn
@@ -327,6 +362,25 @@ class Storage:
                 conn.execute("ROLLBACK")
                 raise
             conn.execute("COMMIT")
+        finally:
+            conn.close()
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator[sqlite3.Connection]:
+        """A read-only connection on one consistent snapshot.
+
+        A deferred transaction on a ``query_only`` connection: in WAL mode it
+        neither waits for writers nor blocks them, so page views and status
+        queries never queue behind the recorder or the overnight job.
+        """
+        conn = self._open()
+        try:
+            conn.execute("PRAGMA query_only = ON")
+            conn.execute("BEGIN")
+            try:
+                yield conn
+            finally:
+                conn.execute("ROLLBACK")
         finally:
             conn.close()
 
@@ -357,7 +411,7 @@ class Storage:
 
     def get_setting(self, key: str, default: str | None = None) -> str | None:
         """A value from the settings table."""
-        with self.connect() as conn:
+        with self.read() as conn:
             row = conn.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
         return row["value"] if row else default
 
@@ -392,7 +446,7 @@ class Storage:
 
     def get_session(self, session_id: int) -> Session:
         """One session; :class:`SessionNotFoundError` if there is none."""
-        with self.connect() as conn:
+        with self.read() as conn:
             row = conn.execute("SELECT * FROM sessions WHERE id = ?", (session_id,)).fetchone()
         if row is None:
             raise SessionNotFoundError(f"no session {session_id}")
@@ -408,34 +462,21 @@ class Storage:
         oldest_first: bool = False,
     ) -> list[Session]:
         """Sessions, newest first unless ``oldest_first``, optionally filtered."""
-        where, args = [], []
-        if states:
-            where.append(f"state IN ({','.join('?' * len(states))})")
-            args += [str(s) for s in states]
-        if since:
-            where.append("started_at >= ?")
-            args.append(iso(since))
-        if until:
-            where.append("started_at < ?")
-            args.append(iso(until))
-        sql = "SELECT * FROM sessions"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
+        clause, args = session_filter(states, since, until)
+        sql = "SELECT * FROM sessions" + clause
         sql += " ORDER BY started_at " + ("ASC" if oldest_first else "DESC") + ", id"
         if limit is not None:
             sql += " LIMIT ? OFFSET ?"
             args += [limit, offset]
-        with self.connect() as conn:
+        with self.read() as conn:
             return [_session_from_row(r) for r in conn.execute(sql, args)]
 
-    def count_sessions(self, states: tuple[str, ...] | None = None) -> int:
-        """How many sessions (in the given states)."""
-        sql, args = "SELECT COUNT(*) FROM sessions", []
-        if states:
-            sql += f" WHERE state IN ({','.join('?' * len(states))})"
-            args = [str(s) for s in states]
-        with self.connect() as conn:
-            return conn.execute(sql, args).fetchone()[0]
+    def count_sessions(self, states: tuple[str, ...] | None = None,
+                       since: datetime | None = None, until: datetime | None = None) -> int:
+        """How many sessions match the same filters as :meth:`list_sessions`."""
+        clause, args = session_filter(states, since, until)
+        with self.read() as conn:
+            return conn.execute("SELECT COUNT(*) FROM sessions" + clause, args).fetchone()[0]
 
     def update_session(self, session_id: int, **fields: object) -> Session:
         """Change columns of a session; unknown column names are a programming error."""
@@ -519,7 +560,7 @@ class Storage:
 
     def load_transcript(self, session_id: int) -> bytes | None:
         """The encrypted transcription result, or ``None``."""
-        with self.connect() as conn:
+        with self.read() as conn:
             row = conn.execute(
                 "SELECT result_enc FROM transcripts WHERE session_id = ?", (session_id,)
             ).fetchone()
@@ -545,7 +586,7 @@ class Storage:
 
     def load_note(self, session_id: int) -> sqlite3.Row | None:
         """The note row (``note_enc``, ``updated_at``, ``signed_at``, ``signed_by``…)."""
-        with self.connect() as conn:
+        with self.read() as conn:
             return conn.execute(
                 "SELECT * FROM notes WHERE session_id = ?", (session_id,)
             ).fetchone()

@@ -18,7 +18,6 @@ from datetime import datetime, timedelta
 
 from appliance.keys import failure_delay
 from appliance.storage import Storage, iso
-from web_ui.db import reading
 
 # last_seen is written at most this often, so a busy page does not turn
 # every request into a database write.
@@ -80,7 +79,7 @@ class Logins:
         """
         now = self.now()
         digest = _digest(token)
-        with reading(self.storage) as conn:
+        with self.storage.read() as conn:
             row = conn.execute(
                 "SELECT * FROM web_logins WHERE token_hash = ?", (digest,)).fetchone()
         if row is None:

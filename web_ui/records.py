@@ -18,7 +18,6 @@ from typing import Any
 from appliance import age
 from appliance.errors import InvalidStateError, SessionNotFoundError
 from appliance.storage import Session, State, Storage, iso
-from web_ui.db import reading
 from web_ui.plaincache import PlainCache
 
 # SQLite integers are signed 64-bit; a larger id in a URL is simply not found.
@@ -65,27 +64,6 @@ class ListRow:
     def flag_total(self) -> int:
         """How many risk-language passages were flagged."""
         return sum(int(f.get("count", 0) or 0) for f in self.flags)
-
-
-def _filters(states, since, until) -> tuple[str, list]:
-    where, args = [], []
-    if states:
-        where.append(f"state IN ({','.join('?' * len(states))})")
-        args += [str(s) for s in states]
-    if since:
-        where.append("started_at >= ?")
-        args.append(iso(since))
-    if until:
-        where.append("started_at < ?")
-        args.append(iso(until))
-    return (" WHERE " + " AND ".join(where)) if where else "", args
-
-
-def count_sessions(storage: Storage, states=None, since=None, until=None) -> int:
-    """How many sessions match the list filters."""
-    clause, args = _filters(states, since, until)
-    with reading(storage) as conn:
-        return conn.execute("SELECT COUNT(*) FROM sessions" + clause, args).fetchone()[0]
 
 
 def list_rows(storage: Storage, plain: PlainCache, identity: age.X25519Identity, *,
@@ -137,7 +115,7 @@ class NoteRecord:
 def load_note(storage: Storage, plain: PlainCache, identity: age.X25519Identity,
               session_id: int) -> NoteRecord | None:
     """The note of a session, or ``None`` before the overnight job drafted one."""
-    with reading(storage) as conn:
+    with storage.read() as conn:
         row = conn.execute("SELECT * FROM notes WHERE session_id = ?", (session_id,)).fetchone()
         if row is None:
             return None

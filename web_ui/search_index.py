@@ -21,7 +21,6 @@ from datetime import datetime
 
 from appliance import age
 from appliance.storage import Storage
-from web_ui.db import reading
 from web_ui.plaincache import PlainCache
 
 log = logging.getLogger(__name__)
@@ -223,7 +222,7 @@ class SearchIndex:
 
     def refresh(self, identity: age.X25519Identity) -> int:
         """Bring the index up to date; how many sessions were (re)decrypted."""
-        with reading(self.storage) as conn:
+        with self.storage.read() as conn:
             rows = conn.execute(_FINGERPRINTS).fetchall()
         with self._lock:
             seen, changed = set(), 0
@@ -242,7 +241,7 @@ class SearchIndex:
 
     def _build(self, row, fingerprint: tuple, identity: age.X25519Identity) -> Doc:
         session_id = row["id"]
-        with reading(self.storage) as conn:
+        with self.storage.read() as conn:
             label_enc = conn.execute("SELECT label_enc FROM sessions WHERE id = ?",
                                      (session_id,)).fetchone()["label_enc"]
             note = conn.execute("SELECT note_enc FROM notes WHERE session_id = ?",

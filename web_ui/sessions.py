@@ -17,7 +17,6 @@ from appliance.storage import State
 from web_ui import export, records, transcript
 from web_ui.auth import audit
 from web_ui.context import services
-from web_ui.db import reading
 from web_ui.formatting import STATE_LABELS, day_bounds, local_date, parse_day
 
 bp = Blueprint("sessions", __name__)
@@ -49,7 +48,7 @@ def index():
     since, until = day_bounds(first, last)
     page = max(1, request.args.get("page", 1, type=int) or 1)
     identity = svc.keys.identity()
-    total = records.count_sessions(svc.storage, states, since, until)
+    total = svc.storage.count_sessions(states, since, until)
     pages = max(1, -(-total // PAGE_SIZE))
     page = min(page, pages)
     rows = records.list_rows(svc.storage, svc.plain, identity, states=states, since=since,
@@ -67,7 +66,7 @@ def index():
 def _transcript(session_id: int, identity) -> tuple:
     """The transcript view and its rendered timeline, cached per ciphertext in this worker."""
     svc = services()
-    with reading(svc.storage) as conn:
+    with svc.storage.read() as conn:
         row = conn.execute("SELECT result_enc FROM transcripts WHERE session_id = ?",
                            (session_id,)).fetchone()
     if row is None:
