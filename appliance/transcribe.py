@@ -1,0 +1,119 @@
+"""Transcription entry points: ``transcribe``, ``transcribe-file``, ``enroll-voice``.
+
+Thin on purpose: the overnight job lives in :mod:`appliance.overnight`, the
+shared pipeline in :mod:`appliance.pipeline`, recognition in
+:mod:`appliance.asr`, and the encrypted job state in :mod:`appliance.jobstate`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+
+from appliance import asr, audiofile, jobstate
+from appliance.errors import AudioFormatError, DeviceLockedError
+from appliance.keys import KeyStore
+from appliance.overnight import RECORDER_POLL_S, Job
+from appliance.pipeline import Pipeline, Settings
+from appliance.storage import DB_NAME, Storage, utcnow
+
+log = logging.getLogger(__name__)
+
+_MAX_ENROLL_S = 600
+
+
+def enroll_voice(cfg, wav_path: Path, name: str = jobstate.DEFAULT_VOICE) -> None:
+    """Store a voice profile of the clinician from a sample, encrypted to the practice key.
+
+    Needs no unlocked device (only the public key); the job decrypts the
+    profile with the unlocked identity when it labels mono recordings.
+    """
+    from appliance import speakers
+
+    storage = Storage(cfg.paths.data_dir)
+    recipient = KeyStore(storage, cfg.paths.runtime_dir).recipient()
+    with audiofile.open_audio(Path(wav_path)) as reader:
+        audio = reader.read(_MAX_ENROLL_S * audiofile.RATE)
+    if not len(audio):
+        raise AudioFormatError(f"{wav_path}: the sample holds no audio")
+    profile = speakers.enroll(audio.mean(axis=1))
+    jobstate.save_voice(storage, recipient, profile, name)
+    log.info("voice profile %r stored (%.0f s sample)", name, len(audio) / audiofile.RATE)
+
+
+def transcribe_file(cfg, path: Path, *, speakers: int | None = None,
+                    stereo_clinician: str | None = None, model: str | None = None,
+                    recognizer: asr.Recognizer | None = None) -> dict:
+    """Transcribe one WAV/FLAC file (or an age file, when unlocked): the result dict.
+
+    Nothing is stored. Uses the enrolled clinician voice when the device has
+    one and is unlocked.
+    """
+    path = Path(path)
+    identity, voice = _file_keys(cfg, path)
+    with audiofile.open_audio(path, [identity] if identity else None) as reader:
+        recognizer = recognizer or asr.recognizer_from_config(cfg, model)
+        settings = Settings.from_config(cfg, speakers_count=speakers,
+                                        clinician_channel=stereo_clinician, voice=voice)
+        return Pipeline(recognizer, settings).run(reader)
+
+
+def _file_keys(cfg, path: Path) -> tuple[object | None, np.ndarray | None]:
+    """(identity, voice profile) from this device, where available."""
+    if not (Path(cfg.paths.data_dir) / DB_NAME).exists():
+        return None, None
+    storage = Storage(cfg.paths.data_dir)
+    keys = KeyStore(storage, cfg.paths.runtime_dir)
+    try:
+        identity = keys.identity()
+    except DeviceLockedError:
+        if _is_age(path):
+            raise
+        return None, None
+    return identity, jobstate.load_voice(storage, identity)
+
+
+def _is_age(path: Path) -> bool:
+    try:
+        with Path(path).open("rb") as handle:
+            head = handle.read(64)
+    except OSError:
+        return False
+    return head.startswith(audiofile.AGE_MAGIC) or head.startswith(audiofile.AGE_ARMOR)
+
+
+@contextlib.contextmanager
+def _sigterm_sets(event: threading.Event) -> Iterator[None]:
+    """SIGTERM (systemctl stop) asks the job to stop after the current step."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, lambda *_: event.set())
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def run_job(cfg, session_id: int | None = None, overnight: bool = False, *,
+            now: Callable[[], datetime] = utcnow, stop: threading.Event | None = None,
+            recognizer=None, recorder_status=None,
+            poll_s: float = RECORDER_POLL_S) -> int:
+    """``holdnote transcribe``: the waiting sessions (or one), oldest first.
+
+    ``overnight`` applies retention and the night window. The keyword-only
+    arguments are for tests and the demo (a clock, a stop event, an already
+    loaded recognizer, a recorder-status callable).
+    """
+    stop = stop or threading.Event()
+    with _sigterm_sets(stop):
+        job = Job(cfg, now=now, stop=stop, recognizer=recognizer,
+                  recorder_status=recorder_status, poll_s=poll_s)
+        return job.run(session_id, overnight)
