@@ -334,23 +334,8 @@ def cluster_mono(embeddings: np.ndarray, windows: list, regions: list, count: in
                  voice: np.ndarray | None) -> list[speakers.Turn]:
     """Speaker turns from embeddings gathered window by window.
 
-    Same steps as :func:`speakers.diarize_mono` after its embedding step, which
-    needs the whole recording in memory; here the embeddings were computed a
-    window at a time and only they (about 10 KB a minute) are kept.
+    :func:`speakers.diarize_mono` needs the whole recording in memory; here the
+    embeddings were computed a window at a time and only they (about 10 KB a
+    minute) are kept, then clustered once over the whole recording.
     """
-    # speakers.py offers the whole-recording function only; these are its
-    # clustering steps, applied to the embeddings gathered per window.
-    regions = [(s, e) for s, e in regions if e - s >= 0.1]
-    windows = [tuple(w) for w in windows]
-    points, mean, scale = speakers._standardise(np.asarray(embeddings, dtype=np.float64))
-    durations = np.array([e - s for s, e in windows])
-    labels = speakers._cluster(points, durations, count)
-    pieces = speakers._smoothed_pieces(regions, windows, labels)
-    k = int(labels.max()) + 1
-    clinician = None
-    if voice is not None and k >= 2 and all(np.any(labels == j) for j in range(k)):
-        clinician = speakers._clinician_cluster(points, labels, k, speakers._check_voice(voice),
-                                                mean, scale)
-    order = list(dict.fromkeys(label for _, _, label in pieces))
-    names = speakers._names(order, clinician, count)
-    return [speakers.Turn(round(s, 3), round(e, 3), names[label]) for s, e, label in pieces]
+    return speakers.cluster_embeddings(embeddings, windows, regions, count, voice)
