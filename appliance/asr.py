@@ -39,6 +39,8 @@ BUNDLED = "bundled-tiny"
 VAD_MIN_SILENCE_MS = 1000
 VAD_PAD_MS = 400
 CHUNK_S = 30.0
+# Chunks decoded per call (at least a batch): bounds feature memory per call.
+GROUP_CHUNKS = 4
 # Coverage check: detected speech at least this long without a word is decoded again.
 MIN_UNCOVERED_S = 1.5
 _WORD_REACH_S = 0.4
@@ -164,7 +166,9 @@ def recognizer_from_config(cfg, model: str | None = None) -> Recognizer:
     log.info("loading Whisper model %s from %s (%s, %d threads)", choice.name, choice.path,
              cfg.transcription.compute_type, threads)
     loaded = load_model(choice, cfg.transcription.compute_type, threads)
-    return Recognizer(loaded, AsrOptions.from_config(cfg.transcription), choice.name)
+    recognizer = Recognizer(loaded, AsrOptions.from_config(cfg.transcription), choice.name)
+    recognizer.warm_up()
+    return recognizer
 
 
 # --- results -----------------------------------------------------------------------------
@@ -226,6 +230,17 @@ class Recognizer:
         self._batched = BatchedInferencePipeline(model)
         self.language: str | None = None  # as detected in the last window
 
+    def warm_up(self) -> None:
+        """Run VAD and the decoder once on a second of silence.
+
+        Their one-time allocations then happen here rather than in the middle
+        of the first window, so every window, the first included, peaks at the
+        same memory.
+        """
+        silence = np.zeros(RATE, np.float32)
+        self.speech_regions(silence)
+        self._decode_group(silence, [{"start": 0, "end": RATE}], None)
+
     # -- voice activity
 
     def speech_regions(self, audio: np.ndarray) -> list[tuple[int, int]]:
@@ -259,11 +274,26 @@ class Recognizer:
         return pieces
 
     def _decode_regions(self, audio, regions, stop) -> list[Piece]:
+        """Decode the speech packed into 30 s chunks, a few chunks per call.
+
+        faster-whisper computes the features of everything it is given at once
+        (several hundred MB for ten minutes of speech); a few chunks at a time
+        keeps a window's memory the same however much of it is speech.
+        """
+        spans = [{"start": s, "end": e} for s, e in regions]
+        per_call = (max(GROUP_CHUNKS, self.options.batch_size) if self.options.batched
+                    else GROUP_CHUNKS)
+        pieces: list[Piece] = []
+        for group in _chunk_groups(spans, per_call):
+            pieces += self._decode_group(audio, group, stop)
+        return pieces
+
+    def _decode_group(self, audio, spans, stop) -> list[Piece]:
         from faster_whisper.vad import SpeechTimestampsMap, collect_chunks
 
-        spans = [{"start": s, "end": e} for s, e in regions]
         chunks, meta = collect_chunks(audio, spans, RATE, max_duration=CHUNK_S)
         packed = np.concatenate(chunks).astype(np.float32, copy=False)
+        del chunks
         if self.options.batched:
             clips = [{"start": m["offset"], "end": m["offset"] + m["duration"]} for m in meta]
             segments, info = self._run_batched(packed, clips)
@@ -319,11 +349,37 @@ class Recognizer:
                      tuple(words))
 
     def _decode_spans(self, audio, spans, stop) -> list[Piece]:
-        """Decode each stretch as a chunk of its own (one batched call for all of them)."""
+        """Decode each stretch as a chunk of its own.
+
+        One at a time unless batched decoding was chosen: a batch of chunks
+        multiplies the encoder's memory, which sequential mode is there to avoid.
+        """
         clips = [{"start": start / RATE, "end": end / RATE} for start, end in spans]
+        batch = self.options.batch_size if self.options.batched else 1
         segments, _ = self._batched.transcribe(
-            audio, clip_timestamps=clips, batch_size=self.options.batch_size, **self._common())
+            audio, clip_timestamps=clips, batch_size=batch, **self._common())
         return [p for p in (self._piece(s, None, stop) for s in segments) if p is not None]
+
+
+def _chunk_groups(spans: list[dict], chunks_per_group: int) -> list[list[dict]]:
+    """Regions split into groups that pack into at most ``chunks_per_group`` chunks.
+
+    Packs exactly as faster-whisper's ``collect_chunks`` does (in order, a
+    chunk closes when the next region would overflow 30 s), so grouping
+    changes nothing but how many chunks go to one call.
+    """
+    groups: list[list[dict]] = [[]]
+    chunks, filled = 1, 0
+    for span in spans:
+        length = span["end"] - span["start"]
+        if groups[-1] and filled + length > CHUNK_S * RATE:
+            chunks, filled = chunks + 1, 0
+            if chunks > chunks_per_group:
+                groups.append([])
+                chunks = 1
+        groups[-1].append(span)
+        filled += length
+    return [group for group in groups if group]
 
 
 def implausible(segment, no_speech_threshold: float) -> str | None:

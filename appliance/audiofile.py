@@ -58,27 +58,29 @@ class AudioReader:
         self.source_rate = source_rate
         self.status = status
         self._blocks = blocks
-        self._pending: list[np.ndarray] = []
-        self._pending_frames = 0
+        self._pending: list[np.ndarray] = []  # at most one partly used block
         self._closer = closer
         self.frames_read = 0
 
     def read(self, frames: int) -> np.ndarray:
-        """Up to ``frames`` frames; an empty array at the end of the audio."""
-        while self._pending_frames < frames:
-            block = next(self._blocks, None)
+        """Up to ``frames`` frames; an empty array at the end of the audio.
+
+        The result is filled in place block by block, so reading a window
+        needs the window's memory once, not twice.
+        """
+        out = np.empty((frames, self.channels), np.float32)
+        filled = 0
+        while filled < frames:
+            block = self._pending.pop() if self._pending else next(self._blocks, None)
             if block is None:
                 break
-            if len(block):
-                self._pending.append(block)
-                self._pending_frames += len(block)
-        data = (np.concatenate(self._pending) if len(self._pending) > 1 else
-                self._pending[0] if self._pending else np.zeros((0, self.channels), np.float32))
-        out, rest = data[:frames], data[frames:]
-        self._pending = [rest] if len(rest) else []
-        self._pending_frames = len(rest)
-        self.frames_read += len(out)
-        return out
+            take = min(len(block), frames - filled)
+            out[filled:filled + take] = block[:take]
+            filled += take
+            if take < len(block):
+                self._pending.append(block[take:])
+        self.frames_read += filled
+        return out[:filled] if filled < frames else out
 
     def skip(self, frames: int) -> int:
         """Read and discard ``frames`` frames (decryption is sequential); how many were skipped."""

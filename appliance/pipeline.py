@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import bisect
+import ctypes
 import datetime as dt
 import logging
 import threading
@@ -137,9 +138,11 @@ class Pipeline:
             if len(buffer) == 0:
                 break
             used = self._window(progress, buffer, final, stop)
-            carry = buffer[used:]
+            carry = buffer[used:].copy()  # a copy, so the window's buffer can be freed
+            del buffer
             if final:
                 self._note_reading(progress, reader)
+            release_memory()
             if on_window is not None:
                 on_window(progress)
             if final:
@@ -276,6 +279,18 @@ class Pipeline:
 def _plain(value) -> dict:
     """A notes dataclass as a JSON-able dict."""
     return asdict(value) if is_dataclass(value) else dict(value)
+
+
+def release_memory() -> None:
+    """Hand freed heap memory back to the system (glibc; a no-op elsewhere).
+
+    numpy and CTranslate2 free a window's buffers to malloc, which keeps much
+    of them; returning them after each window keeps the peak from creeping up.
+    """
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
 
 
 def _piece_json(piece: asr.Piece, base: float) -> list:
