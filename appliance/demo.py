@@ -188,10 +188,11 @@ def start_web(demo: Demo) -> None:
     with open(demo.workdir / "web.log", "ab") as log:  # gunicorn keeps its own copy
         demo.web = spawn(demo.cfg, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                          preexec_fn=_die_with_parent)
-    wait_for(demo, lambda: _healthz(demo.cfg.web.port), "the web page", 90)
+    wait_for(demo, lambda: healthz_answers(demo.cfg.web.port), "the web page", 90)
 
 
-def _healthz(port: int) -> bool:
+def healthz_answers(port: int) -> bool:
+    """True once the web server on this machine answers /healthz over TLS."""
     context = ssl.create_default_context()
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE  # the demo's self-signed certificate

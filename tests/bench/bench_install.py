@@ -11,16 +11,15 @@ from __future__ import annotations
 
 import os
 import socket
-import ssl
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 from appliance import config as config_mod
+from appliance.demo import healthz_answers
 
 REPEATS_QUICK, REPEATS_FULL = 2, 5
 
@@ -79,23 +78,12 @@ def recorder_cycle(conf: Path, root: Path) -> tuple[float, float]:
     return ready, stop(proc)
 
 
-def _answers(port: int) -> bool:
-    context = ssl.create_default_context()
-    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
-    try:
-        with urllib.request.urlopen(f"https://127.0.0.1:{port}/healthz", context=context,
-                                    timeout=5) as reply:
-            return reply.status == 200
-    except OSError:
-        return False
-
-
 def web_cycle(conf: Path, port: int) -> tuple[float, float]:
     """Seconds until /healthz answers over TLS, then seconds to exit after SIGTERM."""
     started = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-m", "appliance.cli", "--config", str(conf), "web"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    while not _answers(port):
+    while not healthz_answers(port):
         if proc.poll() is not None:
             raise RuntimeError("holdnote web exited during start-up")
         time.sleep(0.05)
