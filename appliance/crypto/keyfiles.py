@@ -7,6 +7,8 @@ no mixing of post-quantum and classic recipients) before any work is done.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from typing import Iterator, Sequence
 
 from appliance.crypto.hybrid import HybridIdentity, HybridRecipient
@@ -23,35 +25,32 @@ def _key_lines(text: str) -> Iterator[tuple[int, str]]:
             yield number, line
 
 
+def _parse_keys(text: str, what: str, pick: Callable[[str], type]) -> list:
+    """Each key line parsed by the class ``pick`` chooses for it; errors name the line."""
+    keys = []
+    for number, line in _key_lines(text):
+        try:
+            keys.append(pick(line).from_str(line))
+        except KeyFormatError as exc:
+            raise KeyFormatError(f"{what} file line {number}: {exc}") from None
+    if not keys:
+        raise KeyFormatError(f"{what} file contains no keys (only comments or blank lines)")
+    return keys
+
+
 def parse_identities(text: str) -> list[X25519Identity | HybridIdentity]:
     """Parse identity-file text (``age-keygen`` output): keys, ``#`` comments, blank lines.
 
     Raises :class:`KeyFormatError` naming the line number (never the key itself).
     """
-    identities: list[X25519Identity | HybridIdentity] = []
-    for number, line in _key_lines(text):
-        cls = HybridIdentity if line.startswith("AGE-SECRET-KEY-PQ-") else X25519Identity
-        try:
-            identities.append(cls.from_str(line))
-        except KeyFormatError as exc:
-            raise KeyFormatError(f"identity file line {number}: {exc}") from None
-    if not identities:
-        raise KeyFormatError("identity file contains no keys (only comments or blank lines)")
-    return identities
+    return _parse_keys(text, "identity", lambda line: HybridIdentity
+                       if line.startswith("AGE-SECRET-KEY-PQ-") else X25519Identity)
 
 
 def parse_recipients(text: str) -> list[X25519Recipient | HybridRecipient]:
     """Parse recipients-file text: one ``age1…`` per line, ``#`` comments, blank lines."""
-    recipients: list[X25519Recipient | HybridRecipient] = []
-    for number, line in _key_lines(text):
-        cls = HybridRecipient if line.startswith("age1pq1") else X25519Recipient
-        try:
-            recipients.append(cls.from_str(line))
-        except KeyFormatError as exc:
-            raise KeyFormatError(f"recipients file line {number}: {exc}") from None
-    if not recipients:
-        raise KeyFormatError("recipients file contains no keys (only comments or blank lines)")
-    return recipients
+    return _parse_keys(text, "recipients", lambda line: HybridRecipient
+                       if line.startswith("age1pq1") else X25519Recipient)
 
 
 def _check_recipients(recipients: Sequence[Recipient]) -> list[Recipient]:
