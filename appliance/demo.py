@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import TextIO
 
 from appliance import config as config_mod
+from appliance import service
 from appliance.errors import HoldnoteError
 
 DEMO_USER = "demo"
@@ -318,7 +319,7 @@ def shutdown(demo: Demo) -> None:
 
 def _install_signals(stop: threading.Event) -> Callable[[], None]:
     def handle(signum, frame) -> None:
-        stop.set()
+        service.set_from_signal(stop)
 
     previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
     return lambda: [signal.signal(sig, old) for sig, old in previous.items()]

@@ -470,9 +470,9 @@ def _install_signals(stop_event: threading.Event) -> Callable[[], None]:
         return lambda: None
 
     def handle(signum, frame) -> None:
-        # Only set the event: the loop notices within one tick. Touching the
-        # request queue here could deadlock on a lock the loop holds.
-        stop_event.set()
+        # Only set the event (from a thread: see set_from_signal); the loop
+        # notices within one tick. Touching the request queue here could deadlock.
+        service.set_from_signal(stop_event)
 
     previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGTERM, signal.SIGINT)}
     return lambda: [signal.signal(sig, old) for sig, old in previous.items()]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import threading
 
 from systemd import daemon
 
@@ -79,3 +80,14 @@ def watchdog_interval() -> float | None:
 def extend_timeout(seconds: float) -> None:
     """Ask systemd for more time to start or stop (long recovery work)."""
     notify(f"EXTEND_TIMEOUT_USEC={int(seconds * 1e6)}")
+
+
+def set_from_signal(event: threading.Event) -> None:
+    """Set ``event`` from a signal handler without risking a deadlock.
+
+    A handler runs in the main thread between bytecodes, possibly while that
+    thread is inside ``event.wait()`` holding the event's internal (non
+    re-entrant) lock; calling ``event.set()`` there would wait for itself for
+    ever. A short-lived thread takes the lock once the main thread lets go.
+    """
+    threading.Thread(target=event.set, name="holdnote-signal", daemon=True).start()

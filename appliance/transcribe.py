@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from appliance import asr, audiofile, jobstate
+from appliance import asr, audiofile, jobstate, service
 from appliance.errors import AudioFormatError, DeviceLockedError
 from appliance.keys import KeyStore
 from appliance.overnight import RECORDER_POLL_S, Job
@@ -95,7 +95,7 @@ def _sigterm_sets(event: threading.Event) -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.signal(signal.SIGTERM, lambda *_: event.set())
+    previous = signal.signal(signal.SIGTERM, lambda *_: service.set_from_signal(event))
     try:
         yield
     finally:
