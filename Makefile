@@ -3,11 +3,18 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-test
+LOCK   := config/requirements
+LOCKS  := $(LOCK)-build.lock $(LOCK).lock $(LOCK)-bundled-model.lock $(LOCK)-test.lock
+# What the locks are checked for (Python/machine, Linux): bookworm has 3.11, trixie 3.13.
+LOCK_PLATFORMS := 3.11/x86_64 3.11/aarch64 3.13/x86_64 3.13/aarch64
+COMPILE = $(BIN)/uv pip compile -q --no-python-downloads --universal --python-version 3.11 --fork-strategy fewest \
+	--generate-hashes --custom-compile-command 'make lock' $(LOCK_ARGS)
 
-.PHONY: test bench demo demo-sysdeps venv sysdeps lint clean
+.PHONY: test bench demo demo-sysdeps venv lock sysdeps lint clean
 
-## make test: install what the suite needs (apt, venv) and run every test.
+## make test: install what the suite needs (apt, venv), lint, then run every test.
 test: sysdeps venv
+	$(MAKE) lint
 	$(BIN)/python -m pytest
 
 sysdeps:
@@ -15,11 +22,31 @@ sysdeps:
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml
+# Exactly the locked versions, hash-checked: the build tools first, so that PyAudio and
+# systemd-python build with them (--no-build-isolation fetches nothing unlocked).
+# PYPI=1: lgpio (aarch64, no cp313 wheel) builds with its bundled GPIO library, as in install.sh.
+$(STAMP): pyproject.toml $(LOCKS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[test]'
+	bash install.sh --check-lock $(BIN)/python
+	$(BIN)/python -m pip install -q --require-hashes -r $(LOCK)-build.lock
+	PYPI=1 $(BIN)/python -m pip install -q --require-hashes --no-build-isolation -r $(LOCK)-test.lock
+	$(BIN)/python -m pip install -q --no-deps --no-build-isolation -e .
 	touch $@
+
+## make lock: pin every dependency with its hashes in config/requirements*.lock, after
+## any change to them in pyproject.toml (LOCK_ARGS=--upgrade: the newest versions).
+lock: $(BIN)/uv
+	$(PYTHON) -m tests.lockfile requires build | $(COMPILE) - -o $(LOCK)-build.lock
+	$(COMPILE) pyproject.toml -c $(LOCK)-build.lock -o $(LOCK).lock
+	$(PYTHON) -m tests.lockfile requires bundled-model | $(COMPILE) - -c $(LOCK).lock -o $(LOCK)-bundled-model.lock
+	$(COMPILE) pyproject.toml --extra test -c $(LOCK).lock -o $(LOCK)-test.lock
+	UV=$(BIN)/uv $(PYTHON) -m tests.lockfile stamp $(LOCK_PLATFORMS)
+
+# uv as pinned (with its hashes) in the test lock.
+$(BIN)/uv:
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	sed -n '/^uv==/,/^    #/p' $(LOCK)-test.lock | grep -v '^    #' >$(VENV)/uv.lock
+	$(BIN)/python -m pip install -q --require-hashes --no-deps -r $(VENV)/uv.lock
 
 ## make bench: speed and memory figures, as ratios against baselines run alongside.
 bench: sysdeps venv
@@ -33,8 +60,15 @@ demo: demo-sysdeps venv
 demo-sysdeps:
 	bash .ci/sysdeps.sh demo
 
+## make lint: shellcheck, ruff, mypy and the import layers (pyproject.toml); no findings allowed.
+## The Python tools come from the venv (make venv).
+LINT_DIRS := appliance web_ui
+
 lint:
 	shellcheck install.sh .ci/run .ci/sysdeps.sh
+	$(BIN)/ruff check --no-cache $(LINT_DIRS)
+	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache --no-logo
 
 clean:
-	rm -rf $(VENV) .pytest_cache build *.egg-info
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .import_linter_cache build *.egg-info

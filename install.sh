@@ -29,8 +29,11 @@ readonly UNITS=(holdnote-recorder.service holdnote-web.service
 readonly ALWAYS_ON=(holdnote-recorder.service holdnote-web.service holdnote-transcribe.timer)
 # Python with headers and a compiler: PyAudio and systemd-python build from source
 # against PortAudio and libsystemd. alsa-utils gives IT `arecord -l` to find the mic.
-readonly APT_PACKAGES=(python3 python3-venv python3-dev build-essential pkg-config
-  portaudio19-dev libasound2 alsa-utils libsystemd-dev openssl ca-certificates)
+# apt_packages adds the few whose names differ between the releases.
+readonly APT_PACKAGES=(python3 python3-venv python3-dev build-essential
+  portaudio19-dev alsa-utils libsystemd-dev openssl ca-certificates)
+# What install.sh supports (check_platform), said in one line.
+readonly SUPPORTED="Holdnote installs on Debian 12 (bookworm) or 13 (trixie), or Raspberry Pi OS of those releases, 64-bit (arm64 or amd64)"
 readonly BUNDLED_MODEL=bundled-tiny
 
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -43,6 +46,7 @@ PURGE=0
 ASSUME_YES=0
 MODEL_NAME=""
 MODEL_SOURCE_DIR=""
+LOCK_PYTHON=python3
 CHANGES=0
 CODE_CHANGED=0
 UNITS_CHANGED=0
@@ -138,6 +142,7 @@ usage() {
   cat <<'EOF'
 Usage: sudo ./install.sh [--model NAME | --model-dir PATH] [--yes]
        sudo ./install.sh --uninstall [--purge] [--yes]
+       ./install.sh --check-lock [PYTHON]
 
 Installs (or upgrades from this checkout) the Holdnote appliance: packages, the
 holdnote system user, /opt/holdnote, /etc/holdnote/holdnote.toml, /var/lib/holdnote,
@@ -153,6 +158,9 @@ a TLS certificate, the Whisper model and the systemd services.
   --purge           with --uninstall: also delete all recordings, notes, keys, the
                     configuration and the holdnote user (asks for confirmation)
   --yes             do not ask for confirmation (for scripts)
+  --check-lock [PYTHON]
+                    only check that config/requirements*.lock cover PYTHON's version
+                    and machine (default python3); needs no root, changes nothing
   -h, --help        this text
 EOF
 }
@@ -175,6 +183,9 @@ parse_args() {
       --uninstall) ACTION=uninstall; shift ;;
       --purge) PURGE=1; shift ;;
       --yes | -y) ASSUME_YES=1; shift ;;
+      --check-lock)
+        ACTION=check-lock; shift
+        if [[ $# -gt 0 && "$1" != --* ]]; then LOCK_PYTHON="$1"; shift; fi ;;
       -h | --help) usage; return 3 ;;
       *) echo "unknown option: $1 (see --help)" >&2; return 2 ;;
     esac
@@ -211,12 +222,13 @@ os_release_value() {
   sed -n "s/^$key=//p" "$file" | head -n 1 | sed -e 's/^"//' -e 's/"$//' -e "s/^'//" -e "s/'\$//"
 }
 
-# Succeed on Debian or Raspberry Pi OS bookworm on arm64 or amd64; otherwise print
-# why not. Arguments: the os-release file and the dpkg architecture.
+# Succeed on Debian or Raspberry Pi OS 12 (bookworm) or 13 (trixie) on arm64 or amd64;
+# otherwise print why not and what is supported, on one line. Arguments: the
+# os-release file and the dpkg architecture.
 check_platform() {
   local os_release="$1" arch="$2" id="" codename="" pretty=""
   if [[ ! -r "$os_release" ]]; then
-    echo "cannot read $os_release: this does not look like Debian or Raspberry Pi OS"
+    echo "cannot read $os_release: this does not look like Debian or Raspberry Pi OS. $SUPPORTED"
     return 1
   fi
   id="$(os_release_value "$os_release" ID)"
@@ -225,35 +237,39 @@ check_platform() {
   pretty="${pretty:-${id:-an unknown system}}"
   case "$id" in
     debian | raspbian) ;;
-    *)
-      echo "unsupported system: $pretty. Holdnote installs on Raspberry Pi OS or Debian 12 (bookworm)"
-      return 1 ;;
+    *) echo "unsupported system: $pretty. $SUPPORTED"; return 1 ;;
   esac
-  if [[ "$codename" != bookworm ]]; then
-    echo "unsupported release: $pretty ($codename). Holdnote installs on Debian 12 / Raspberry Pi OS bookworm"
-    return 1
-  fi
+  case "$codename" in
+    bookworm | trixie) ;;
+    *) echo "unsupported release: $pretty (${codename:-no codename}). $SUPPORTED"; return 1 ;;
+  esac
   case "$arch" in
     arm64 | amd64) ;;
-    *)
-      echo "unsupported architecture: $arch. Use the 64-bit Raspberry Pi OS (arm64) or Debian on amd64;" \
-        "the speech model has no 32-bit build"
+    *) echo "unsupported architecture: $arch (the speech model has no 32-bit build). $SUPPORTED"
       return 1 ;;
   esac
-  return 0
+}
+
+host_arch() {
+  dpkg --print-architecture 2>/dev/null || uname -m
+}
+
+# Stop at once on an unsupported system: one line, exit 1, nothing touched (not even
+# the log), so it runs before anything else an install does.
+refuse_unsupported_platform() {
+  local reason
+  if ! reason="$(check_platform "$OS_RELEASE" "$(host_arch)")"; then
+    printf 'install.sh: %s\n' "$reason" >&2
+    exit 1
+  fi
 }
 
 check_system() {
-  local reason arch
   step "Checking the system"
-  arch="$(dpkg --print-architecture 2>/dev/null || uname -m)"
-  if ! reason="$(check_platform "$OS_RELEASE" "$arch")"; then
-    die "$reason"
-  fi
   [[ -d /run/systemd/system ]] || die "systemd is not running; Holdnote needs it to run its services"
   [[ -f "$SCRIPT_DIR/pyproject.toml" && -d "$SCRIPT_DIR/systemd" ]] ||
     die "run install.sh from a Holdnote checkout ($SCRIPT_DIR has no pyproject.toml)"
-  step_kept "$(os_release_value "$OS_RELEASE" PRETTY_NAME) on $arch"
+  step_kept "$(os_release_value "$OS_RELEASE" PRETTY_NAME) on $(host_arch)"
 }
 
 # An upgrade or uninstall restarts the recorder: never in the middle of a session.
@@ -355,14 +371,16 @@ timer_dropin() {
   printf '[Timer]\nOnCalendar=\nOnCalendar=*-*-* %s:00\n' "$hhmm"
 }
 
-# A hash of everything that goes into the installed package, plus the extras asked for:
-# the venv is rebuilt only when this changes.
+# A hash of everything that goes into the installed package (the locked dependencies
+# too), plus the extras asked for: the venv is rebuilt only when this changes.
 source_stamp() {
   local dir="$1" extras="$2"
   (
     cd "$dir"
-    find pyproject.toml appliance web_ui -type f ! -name '*.pyc' ! -path '*/__pycache__/*' \
-      -print0 | LC_ALL=C sort -z | xargs -0 sha256sum
+    {
+      find pyproject.toml appliance web_ui -type f ! -name '*.pyc' ! -path '*/__pycache__/*' -print0
+      find config -maxdepth 1 -name 'requirements*.lock' -print0 2>/dev/null || true
+    } | LC_ALL=C sort -z | xargs -0 sha256sum
     echo "extras=$extras"
   ) | sha256sum | cut -d' ' -f1
 }
@@ -383,6 +401,66 @@ wanted_model() {
   fi
 }
 
+# --- dependency locks (read-only; `make venv` checks with --check-lock too) -------------
+
+# config/requirements*.lock pin every package with its hashes (`make lock` writes them
+# with uv). Their header names the platforms they were checked for: "# Platforms:
+# 3.11/x86_64 3.11/aarch64 ...", Python version/machine, on Linux.
+
+# Print PYTHON's platform as the locks name it: "3.11/aarch64". A 32-bit Python on a
+# 64-bit kernel installs 32-bit wheels, so it is named by its own machine (armv7l, i686).
+python_platform() {
+  "$1" -c 'import platform, sys
+machine = platform.machine()
+if sys.maxsize < 2**32:
+    machine = {"aarch64": "armv7l", "x86_64": "i686"}.get(machine, machine)
+print("%d.%d/%s" % (sys.version_info[0], sys.version_info[1], machine))'
+}
+
+# Succeed when every LOCK covers PLATFORM (as python_platform prints it); otherwise
+# print, on one line, what was found, what the lock covers and what to do.
+check_lock() {
+  local platform="$1" lock covered
+  shift
+  for lock in "$@"; do
+    covered="$(sed -n 's/^# Platforms: //p' "$lock" 2>/dev/null | head -n 1)"
+    if [[ -z "$covered" ]]; then
+      echo "$lock is missing or has no '# Platforms:' line: run 'make lock' in a Holdnote checkout"
+      return 1
+    fi
+    if [[ " $covered " != *" $platform "* ]]; then
+      echo "this is Python ${platform%%/*} on ${platform#*/}, but $lock covers only" \
+        "$covered (Python/machine, Linux): use one of those Pythons, or add this platform to" \
+        "LOCK_PLATFORMS in the Makefile and run 'make lock'"
+      return 1
+    fi
+  done
+}
+
+# The locks an install uses: the runtime lock, and the model's for --model bundled-tiny.
+# Arguments: the checkout and the extras ("" or "bundled-model").
+runtime_locks() {
+  echo "$1/config/requirements.lock"
+  if [[ "$2" == bundled-model ]]; then
+    echo "$1/config/requirements-bundled-model.lock"
+  fi
+}
+
+# install.sh --check-lock [PYTHON]: check every lock of this checkout against PYTHON.
+check_lock_command() {
+  local python="$1" platform reason
+  if ! platform="$(python_platform "$python" 2>/dev/null)"; then
+    printf 'install.sh: %s does not run: give the Python to check, e.g. --check-lock python3.11\n' \
+      "$python" >&2
+    exit 1
+  fi
+  if ! reason="$(cd "$SCRIPT_DIR" && check_lock "$platform" config/requirements.lock config/requirements-*.lock)"; then
+    printf 'install.sh: %s\n' "$reason" >&2
+    exit 1
+  fi
+  echo "config/requirements*.lock cover Python ${platform%%/*} on ${platform#*/}"
+}
+
 # --- install steps ----------------------------------------------------------------
 
 missing_packages() {
@@ -392,10 +470,27 @@ missing_packages() {
   done
 }
 
+# The Debian packages to install on RELEASE (a codename) and ARCH (dpkg's name):
+# APT_PACKAGES, the two renamed in trixie (pkg-config became pkgconf; libasound2 became
+# libasound2t64 with the 64-bit time_t transition), and on a 64-bit Pi with trixie's
+# Python 3.13 swig, because lgpio has no wheel there and builds from source.
+apt_packages() {
+  local release="$1" arch="${2:-amd64}"
+  printf '%s\n' "${APT_PACKAGES[@]}"
+  case "$release" in
+    bookworm) printf '%s\n' pkg-config libasound2 ;;
+    *) printf '%s\n' pkgconf libasound2t64 ;;
+  esac
+  if [[ "$release" != bookworm && "$arch" == arm64 ]]; then
+    echo swig
+  fi
+}
+
 install_packages() {
-  local -a missing
+  local -a wanted missing
   step "Debian packages"
-  mapfile -t missing < <(missing_packages "${APT_PACKAGES[@]}")
+  mapfile -t wanted < <(apt_packages "$(os_release_value "$OS_RELEASE" VERSION_CODENAME)" "$(host_arch)")
+  mapfile -t missing < <(missing_packages "${wanted[@]}")
   if [[ ${#missing[@]} -eq 0 ]]; then
     step_kept "all present"
     return
@@ -460,7 +555,8 @@ installed_version() {
 }
 
 install_venv() {
-  local extras="" stamp target
+  local extras="" stamp python=python3 platform reason lock
+  local -a locks requirements=()
   if [[ "$(wanted_model "$CONF_FILE")" == "$BUNDLED_MODEL" ]]; then
     extras="bundled-model"
   fi
@@ -470,16 +566,34 @@ install_venv() {
     step_kept "holdnote $(installed_version) is up to date"
     return
   fi
+  mapfile -t locks < <(runtime_locks "$SCRIPT_DIR" "$extras")
+  if [[ -x "$PREFIX/bin/python" ]]; then
+    python="$PREFIX/bin/python"
+  fi
+  if ! platform="$(python_platform "$python" 2>>"$LOG_FILE")"; then
+    die "$python does not run (after a system upgrade: sudo ./install.sh --uninstall, then install again)"
+  fi
+  if ! reason="$(check_lock "$platform" "${locks[@]}")"; then
+    die "$reason"
+  fi
   if [[ ! -x "$PREFIX/bin/python" ]]; then
     run python3 -m venv "$PREFIX"
   fi
-  target="$SCRIPT_DIR"
-  if [[ -n "$extras" ]]; then
-    target="${SCRIPT_DIR}[${extras}]"
-  fi
-  # --upgrade: a newer checkout replaces the installed package (dependencies are
-  # upgraded only where its new version needs it).
-  run "$PREFIX/bin/pip" install --no-warn-script-location --upgrade "$target"
+  for lock in "${locks[@]}"; do
+    requirements+=(-r "$lock")
+  done
+  # Exactly the locked versions, each checked against its hash: the build tools first,
+  # then the rest (PyAudio and systemd-python build with those tools, fetching nothing
+  # else), then Holdnote itself, which brings no dependency of its own. lgpio comes from
+  # the lock on aarch64 (its marker).
+  run "$PREFIX/bin/pip" install --no-warn-script-location --require-hashes \
+    -r "$SCRIPT_DIR/config/requirements-build.lock"
+  # PYPI=1: lgpio (aarch64 only) builds with its own copy of the GPIO library, as its
+  # published wheels are built, so no liblgpio-dev is needed; nothing else reads it.
+  run env PYPI=1 "$PREFIX/bin/pip" install --no-warn-script-location --require-hashes \
+    --no-build-isolation "${requirements[@]}"
+  run "$PREFIX/bin/pip" install --no-warn-script-location --no-deps --no-build-isolation \
+    --force-reinstall "$SCRIPT_DIR"
   echo "$stamp" >"$STAMP_FILE"
   cp "$SCRIPT_DIR/README.md" "$PREFIX/README.md" 2>/dev/null || true
   CODE_CHANGED=1
@@ -504,19 +618,20 @@ on_raspberry_pi() {
   grep -qs "Raspberry Pi" /proc/device-tree/model
 }
 
-# gpiozero drives the pins through lgpio on Raspberry Pi OS bookworm (Pi 4 and 5).
+# gpiozero drives the pins through lgpio on a 64-bit Raspberry Pi OS (Pi 4 and 5).
+# config/requirements.lock installs it on aarch64; this checks that it loads.
 install_pin_library() {
+  local version
   step "GPIO pin library"
   if ! on_raspberry_pi; then
     step_kept "not a Raspberry Pi: the recorder runs without buttons and light"
     return
   fi
-  if "$PREFIX/bin/python" -c 'import lgpio' 2>/dev/null; then
-    step_kept "lgpio present"
-    return
+  if ! version="$("$PREFIX/bin/python" -c 'import importlib.metadata as m, lgpio; print(m.version("lgpio"))' \
+    2>>"$LOG_FILE")"; then
+    die "lgpio (from config/requirements.lock) does not load: the buttons and the light would not work"
   fi
-  run "$PREFIX/bin/pip" install --no-warn-script-location 'lgpio>=0.2.2'
-  step_done "installed lgpio"
+  step_kept "lgpio $version"
 }
 
 # Print the configuration edits the model options ask for, one "set|unset key value" a line.
@@ -898,7 +1013,14 @@ main() {
   parse_args "$@" || status=$?
   [[ $status -eq 3 ]] && return 0
   [[ $status -ne 0 ]] && exit "$status"
+  if [[ "$ACTION" == check-lock ]]; then
+    check_lock_command "$LOCK_PYTHON"
+    return
+  fi
   require_root "$@"
+  if [[ "$ACTION" == install ]]; then
+    refuse_unsupported_platform
+  fi
   open_log "$@"
   take_lock
   TMP_DIR="$(mktemp -d)"

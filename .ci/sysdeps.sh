@@ -5,16 +5,33 @@ set -euo pipefail
 
 # Build headers for PyAudio and systemd-python, the stock age CLI for interop
 # tests, Chromium for browser tests, nspawn/debootstrap for the system test.
+# release_packages adds pkg-config and ALSA under this release's names.
 TEST_PACKAGES=(
-  python3-venv python3-dev build-essential pkg-config
-  portaudio19-dev libasound2 libsystemd-dev
+  python3-venv python3-dev build-essential
+  portaudio19-dev libsystemd-dev
   age openssl ca-certificates curl
   chromium fonts-dejavu-core fonts-liberation systemd systemd-container debootstrap shellcheck iproute2
   espeak-ng
 )
 # espeak-ng speaks the demo dialogue when ../shared (with the sample recording) is absent.
-DEMO_PACKAGES=(python3-venv python3-dev build-essential pkg-config portaudio19-dev libasound2 libsystemd-dev openssl
+DEMO_PACKAGES=(python3-venv python3-dev build-essential portaudio19-dev libsystemd-dev openssl
   espeak-ng)
+
+# The names that differ between releases: Debian 13 (trixie) and Ubuntu 24.04 renamed
+# libasound2 to libasound2t64 (64-bit time_t) and replaced pkg-config by pkgconf.
+release_packages() {
+  local codename=""
+  if [ -r /etc/os-release ]; then
+    codename="$(sed -n 's/^VERSION_CODENAME=//p' /etc/os-release | tr -d '"')"
+  fi
+  case "$codename" in
+    bullseye | bookworm | focal | jammy) echo pkg-config libasound2 ;;
+    *)
+      echo pkgconf libasound2t64
+      # Python 3.13 on aarch64: lgpio has no wheel and builds from source with swig.
+      if [ "$(uname -m)" = aarch64 ]; then echo swig; fi ;;
+  esac
+}
 
 missing_packages() {
   local pkg
@@ -24,12 +41,14 @@ missing_packages() {
 }
 
 main() {
-  local -a wanted missing
+  local -a wanted missing renamed
   case "${1:-test}" in
     test) wanted=("${TEST_PACKAGES[@]}") ;;
     demo) wanted=("${DEMO_PACKAGES[@]}") ;;
     *) echo "usage: $0 test|demo" >&2; exit 2 ;;
   esac
+  read -r -a renamed <<<"$(release_packages)"
+  wanted+=("${renamed[@]}")
   if ! command -v dpkg-query >/dev/null; then
     echo "sysdeps: not a Debian-based system; install the equivalents of: ${wanted[*]}" >&2
     return 0

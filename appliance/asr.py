@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from appliance import whisper_adapter
 from appliance.errors import ModelNotFoundError, TranscriptionError
 
 log = logging.getLogger(__name__)
@@ -56,7 +57,7 @@ _INVENTED = re.compile(
 )
 
 
-class Stopped(TranscriptionError):
+class Stopped(TranscriptionError):  # noqa: N818 - a request to stop, not a failure
     """Transcription was asked to stop (SIGTERM, end of the night window)."""
 
 
@@ -245,14 +246,12 @@ class Recognizer:
 
     def speech_regions(self, audio: np.ndarray) -> list[tuple[int, int]]:
         """Silero VAD: ``[(start_sample, end_sample), ...]`` of speech, padded."""
-        from faster_whisper.vad import VadOptions, get_speech_timestamps
-
         if len(audio) < RATE // 10:
             return []
-        options = VadOptions(threshold=self.options.vad_threshold,
-                             min_silence_duration_ms=VAD_MIN_SILENCE_MS,
-                             speech_pad_ms=VAD_PAD_MS, max_speech_duration_s=CHUNK_S)
-        return [(r["start"], r["end"]) for r in get_speech_timestamps(audio, options)]
+        found = whisper_adapter.speech_timestamps(
+            audio, threshold=self.options.vad_threshold, min_silence_ms=VAD_MIN_SILENCE_MS,
+            pad_ms=VAD_PAD_MS, max_speech_s=CHUNK_S)
+        return [(r["start"], r["end"]) for r in found]
 
     # -- recognition
 
@@ -289,9 +288,7 @@ class Recognizer:
         return pieces
 
     def _decode_group(self, audio, spans, stop) -> list[Piece]:
-        from faster_whisper.vad import SpeechTimestampsMap, collect_chunks
-
-        chunks, meta = collect_chunks(audio, spans, RATE, max_duration=CHUNK_S)
+        chunks, meta = whisper_adapter.pack_chunks(audio, spans, RATE, max_duration=CHUNK_S)
         packed = np.concatenate(chunks).astype(np.float32, copy=False)
         del chunks
         if self.options.batched:
@@ -300,17 +297,17 @@ class Recognizer:
         else:
             segments, info = self._run_sequential(packed)
         self.language = info.language
-        timeline = SpeechTimestampsMap(spans, RATE)
+        timeline = whisper_adapter.Timeline(spans, RATE)
         return [p for p in (self._piece(s, timeline, stop) for s in segments) if p is not None]
 
     def _common(self) -> dict:
-        return dict(beam_size=self.options.beam_size, word_timestamps=True,
-                    without_timestamps=False, language=None if self.multilingual else "en")
+        return {"beam_size": self.options.beam_size, "word_timestamps": True,
+                "without_timestamps": False, "language": None if self.multilingual else "en"}
 
     @property
     def multilingual(self) -> bool:
         """True for models that detect the language (names without ``.en``)."""
-        return bool(self.model.model.is_multilingual)
+        return whisper_adapter.is_multilingual(self.model)
 
     def _run_batched(self, packed: np.ndarray, clips: list[dict]):
         return self._batched.transcribe(
@@ -335,9 +332,7 @@ class Recognizer:
         words = []
         for word in segment.words or ():
             if timeline is not None:
-                index = timeline.get_chunk_index((word.start + word.end) / 2)
-                start = timeline.get_original_time(word.start, index)
-                end = timeline.get_original_time(word.end, index)
+                start, end = timeline.original(word.start, word.end)
             else:
                 start, end = word.start, word.end
             start, end = float(start) + offset, float(max(end, start)) + offset
@@ -364,7 +359,7 @@ class Recognizer:
 def _chunk_groups(spans: list[dict], chunks_per_group: int) -> list[list[dict]]:
     """Regions split into groups that pack into at most ``chunks_per_group`` chunks.
 
-    Packs exactly as faster-whisper's ``collect_chunks`` does (in order, a
+    Packs exactly as :func:`whisper_adapter.pack_chunks` does (in order, a
     chunk closes when the next region would overflow 30 s), so grouping
     changes nothing but how many chunks go to one call.
     """
@@ -441,7 +436,7 @@ def choose_cut(audio: np.ndarray, regions: list[tuple[int, int]], target: int) -
     low, high = max(0, target - int(CUT_SEARCH_S * RATE)), len(audio)
     ends = [0] + [e for _, e in regions]
     starts = [s for s, _ in regions] + [len(audio)]
-    pauses = [(s - e, (e + s) // 2) for e, s in zip(ends, starts)
+    pauses = [(s - e, (e + s) // 2) for e, s in zip(ends, starts, strict=True)
               if s - e >= _MIN_PAUSE_S * RATE and low <= (e + s) // 2 < high]
     if pauses:
         best = max(pauses, key=lambda p: (p[0], -abs(p[1] - target)))

@@ -26,9 +26,12 @@ import wave
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from appliance.errors import AudioDeviceError
+
+if TYPE_CHECKING:
+    import pyaudio
 
 log = logging.getLogger(__name__)
 
@@ -343,7 +346,7 @@ class PyAudioSource:
         self.max_speed = max_speed
         self.stall_timeout = stall_timeout
         self.description = f"microphone {device!r} ({fmt.describe()})"
-        self._pa = None
+        self._pa: pyaudio.PyAudio | None = None
         self._lock = threading.Lock()
 
     def _pyaudio(self, fresh: bool = False):
@@ -533,18 +536,17 @@ class WavFileSource:
     @contextlib.contextmanager
     def open_wave(self) -> Iterator[wave.Wave_read]:
         try:
-            wav = wave.open(str(self.path), "rb")
+            # Not opened in the with below: only errors from opening are reworded.
+            wav = wave.open(str(self.path), "rb")  # noqa: SIM115 - closed by the with below
         except (OSError, EOFError, wave.Error) as error:
             raise AudioDeviceError(f"cannot read audio file {self.path}: {error}") from None
-        try:
+        with wav:
             if wav.getsampwidth() != SAMPLE_BYTES or wav.getnchannels() not in (1, 2):
                 raise AudioDeviceError(
                     f"{self.path}: need 16-bit mono or stereo PCM, got "
                     f"{wav.getsampwidth() * 8}-bit with {wav.getnchannels()} channels"
                 )
             yield wav
-        finally:
-            wav.close()
 
     def probe(self) -> None:
         """The file is there and still in the same format."""

@@ -13,9 +13,10 @@ from __future__ import annotations
 import io
 import logging
 import struct
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, Iterator, Sequence
+from typing import Protocol
 
 import av
 import numpy as np
@@ -128,7 +129,7 @@ def open_audio(path: Path, identities: Sequence | None = None) -> AudioReader:
         raise AudioFormatError(f"{path}: cannot read ({error.strerror})") from None
     if not head:
         raise AudioFormatError(f"{path} is empty (0 bytes): there is no audio to transcribe")
-    if head.startswith(AGE_MAGIC) or head.startswith(AGE_ARMOR):
+    if head.startswith((AGE_MAGIC, AGE_ARMOR)):
         return _open_age(path, identities)
     if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
         handle = path.open("rb")
@@ -187,6 +188,12 @@ class _SalvageFile(io.RawIOBase):
 # --- WAV -----------------------------------------------------------------------------------
 
 
+class Readable(Protocol):
+    """What the WAV reader needs of its input: a binary file or the decrypting stream."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
+
+
 @dataclass(frozen=True)
 class WavFormat:
     """The parts of a WAV ``fmt `` chunk transcription needs."""
@@ -196,7 +203,7 @@ class WavFormat:
     data_bytes: int | None  # None: "unknown length", read to the end
 
 
-def _read_exact(handle: BinaryIO, size: int) -> bytes:
+def _read_exact(handle: Readable, size: int) -> bytes:
     data = bytearray()
     while len(data) < size:
         part = handle.read(size - len(data))
@@ -206,7 +213,7 @@ def _read_exact(handle: BinaryIO, size: int) -> bytes:
     return bytes(data)
 
 
-def parse_wav_header(handle: BinaryIO, name: str) -> WavFormat:
+def parse_wav_header(handle: Readable, name: str) -> WavFormat:
     """Read a WAV header up to the start of its samples (streams: no seeking)."""
     riff = _read_exact(handle, 12)
     if len(riff) < 12 or riff[:4] != b"RIFF" or riff[8:12] != b"WAVE":
@@ -238,7 +245,7 @@ def _parse_fmt(body: bytes, name: str) -> tuple[int, int]:
     return channels, rate
 
 
-def wav_reader(handle: BinaryIO, name: str, status: ReadStatus, closer=None) -> AudioReader:
+def wav_reader(handle: Readable, name: str, status: ReadStatus, closer=None) -> AudioReader:
     """An :class:`AudioReader` over a 16-bit PCM WAV stream (plain or decrypted)."""
     fmt = parse_wav_header(handle, name)
     out_channels = 2 if fmt.channels == 2 else 1
@@ -248,7 +255,7 @@ def wav_reader(handle: BinaryIO, name: str, status: ReadStatus, closer=None) -> 
     return AudioReader(blocks, out_channels, fmt.sample_rate, status, closer)
 
 
-def _wav_blocks(handle: BinaryIO, fmt: WavFormat, status: ReadStatus,
+def _wav_blocks(handle: Readable, fmt: WavFormat, status: ReadStatus,
                 name: str) -> Iterator[np.ndarray]:
     frame_bytes = 2 * fmt.channels
     remaining = fmt.data_bytes

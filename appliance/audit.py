@@ -99,7 +99,7 @@ class AuditLog:
         try:
             with self.storage.connect() as conn:
                 return [Entry(**dict(row)) for row in conn.execute(sql, args)]
-        except Exception as error:  # a damaged table must be reported, not crash the page
+        except Exception as error:  # noqa: BLE001 - a damaged table must be reported, not crash the page
             raise AuditError(f"cannot read the audit log: {error}") from None
 
     def verify(self) -> Verdict:

@@ -93,7 +93,8 @@ class StatusLight:
             self.led.close()
 
     def _set(self, value: float) -> None:
-        self.led.value = value if isinstance(self.led, PWMLED) else int(value > 0)
+        if self.led is not None:  # always, on the thread that plays the patterns
+            self.led.value = value if isinstance(self.led, PWMLED) else int(value > 0)
 
     def _run(self) -> None:
         while not self._closed:

@@ -73,7 +73,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     try:
         config_mod.load(path)
     except config_mod.ConfigError as error:
-        print(f"{path}: {error.problems and 'invalid' or error}", file=sys.stderr)
+        print(f"{path}: {(error.problems and 'invalid') or error}", file=sys.stderr)
         for problem in error.problems:
             print(f"  {problem}", file=sys.stderr)
         return EXIT_USAGE

@@ -186,7 +186,10 @@ class Retention(_Section):
 class Web(_Section):
     """The clinician's web page."""
 
-    bind: str = Field("0.0.0.0", description="Address gunicorn listens on.")
+    bind: str = Field(
+        "0.0.0.0",  # noqa: S104 - the page is opened from other devices on the LAN
+        description="Address gunicorn listens on.",
+    )
     port: int = Field(8443, ge=1, le=65535, description="HTTPS port.")
     tls_cert: Path = Field(
         Path("/var/lib/holdnote/tls/cert.pem"), description="TLS certificate (PEM)."
@@ -331,9 +334,9 @@ def render_template() -> str:
         "#   holdnote check-config /etc/holdnote/holdnote.toml",
     ]
     defaults = Config()
-    for section_name, section_field in Config.model_fields.items():
+    for section_name in Config.model_fields:
         section = getattr(defaults, section_name)
-        lines += ["", f"[{section_name}]", f"# {section_field.annotation.__doc__.strip()}"]
+        lines += ["", f"[{section_name}]", f"# {(type(section).__doc__ or '').strip()}"]
         for key, field in type(section).model_fields.items():
             value = getattr(section, key)
             lines.append(f"# {field.description}{_bounds(field)}{_choices(field)}")

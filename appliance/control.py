@@ -43,6 +43,7 @@ class _Connection(socketserver.StreamRequestHandler):
     """Answers each request line of one client connection."""
 
     timeout = IDLE_CONNECTION_S
+    server: _Server
 
     def handle(self) -> None:
         while True:
@@ -91,7 +92,7 @@ class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
             return {"ok": False, "error": "bad request: expected a JSON object"}
         try:
             return self.handler(request)
-        except Exception as error:  # noqa: BLE001 - a client must always get a line back
+        except Exception as error:  # a client must always get a line back
             log.exception("control request %r failed", request.get("cmd"))
             return {"ok": False, "error": f"internal error: {error}"}
 

@@ -151,8 +151,10 @@ def synthesize_dialogue(path: Path, rate: int = 16000) -> Path:
     with tempfile.TemporaryDirectory() as tmp:
         for index, (voice, text) in enumerate(FALLBACK_DIALOGUE):
             turn = Path(tmp) / f"{index}.wav"
-            subprocess.run(["espeak-ng", "-v", voice, "-s", "150", "-w", str(turn), text],
-                           check=True, capture_output=True)
+            subprocess.run(
+                ["espeak-ng", "-v", voice, "-s", "150", "-w", str(turn), text],  # noqa: S607 - from PATH
+                check=True, capture_output=True,
+            )
             parts += [decode_audio(str(turn), sampling_rate=rate), pause]
     pcm = (np.clip(np.concatenate(parts), -1, 1) * 32767).astype(np.int16)
     with wave.open(str(path), "wb") as out:
@@ -283,17 +285,17 @@ def transcribe(demo: Demo, config_path: Path, session_id: int) -> None:
     """``holdnote transcribe --session ID`` now, as the overnight job would."""
     demo.say(f"Transcribing session {session_id} with the bundled tiny.en model …")
     with open(demo.workdir / "transcribe.log", "ab") as log:
-        demo.transcriber = subprocess.Popen(
+        transcriber = demo.transcriber = subprocess.Popen(
             [sys.executable, "-m", "appliance.cli", "--config", str(config_path),
              "transcribe", "--session", str(session_id)],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            preexec_fn=_die_with_parent,
+            preexec_fn=_die_with_parent,  # noqa: PLW1509 - the only way to set PR_SET_PDEATHSIG
         )
-    wait_for(demo, lambda: demo.transcriber.poll() is not None, "the transcription", 1800)
+    wait_for(demo, lambda: transcriber.poll() is not None, "the transcription", 1800)
     if demo.stop.is_set():
         raise KeyboardInterrupt
-    if demo.transcriber.returncode != 0:
-        raise HoldnoteError(f"transcription failed ({demo.transcriber.returncode}); "
+    if transcriber.returncode != 0:
+        raise HoldnoteError(f"transcription failed ({transcriber.returncode}); "
                             f"see {demo.workdir / 'transcribe.log'}")
 
 
@@ -322,7 +324,12 @@ def _install_signals(stop: threading.Event) -> Callable[[], None]:
         service.set_from_signal(stop)
 
     previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
-    return lambda: [signal.signal(sig, old) for sig, old in previous.items()]
+
+    def restore() -> None:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+    return restore
 
 
 def _audio_seconds(path: Path) -> float:

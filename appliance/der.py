@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import itertools
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -117,20 +117,25 @@ def der(
     n_ref, n_hyp = ref_act.sum(axis=0), hyp_act.sum(axis=0)
     if skip_overlap:
         weight = weight * (n_ref <= 1)
-    overlap = (ref_act * weight) @ hyp_act.T
-    pairs = _best_mapping(overlap)
-    correct = sum(overlap[r, h] for r, h in pairs)
+    pairs = _best_mapping((ref_act * weight) @ hyp_act.T)
+    # Each error is a count of speakers per interval (whole numbers, never negative)
+    # weighted once: identical inputs give exactly 0, whatever order BLAS adds in.
+    matched = np.zeros(len(durations))
+    for r, h in pairs:
+        matched += ref_act[r] * hyp_act[h]
     total = float(np.sum(weight * n_ref))
     missed = float(np.sum(weight * np.maximum(n_ref - n_hyp, 0)))
     false_alarm = float(np.sum(weight * np.maximum(n_hyp - n_ref, 0)))
-    confusion = float(np.sum(weight * np.minimum(n_ref, n_hyp)) - correct)
-    errors = missed + false_alarm + max(confusion, 0.0)
+    confusion = float(np.sum(weight * (np.minimum(n_ref, n_hyp) - matched)))
+    errors = missed + false_alarm + confusion
     if total > 0:
         rate = errors / total
+    elif errors == 0:
+        rate = 0.0
     else:
-        rate = 0.0 if errors == 0 else float("inf")
+        rate = float("inf")
     mapping = tuple((ref_names[r], hyp_names[h]) for r, h in pairs)
-    return DerResult(rate, missed, false_alarm, max(confusion, 0.0), total, mapping)
+    return DerResult(rate, missed, false_alarm, confusion, total, mapping)
 
 
 def _elementary_intervals(reference, hypothesis, collar):
@@ -180,9 +185,11 @@ def _exact_mapping(overlap: np.ndarray) -> list[tuple[int, int]]:
     n_ref, n_hyp = overlap.shape
     best, best_pairs = -1.0, []
     if n_ref <= n_hyp:
-        candidates = (list(zip(range(n_ref), perm)) for perm in itertools.permutations(range(n_hyp), n_ref))
+        candidates = (list(zip(range(n_ref), perm, strict=True))
+                      for perm in itertools.permutations(range(n_hyp), n_ref))
     else:
-        candidates = (list(zip(perm, range(n_hyp))) for perm in itertools.permutations(range(n_ref), n_hyp))
+        candidates = (list(zip(perm, range(n_hyp), strict=True))
+                      for perm in itertools.permutations(range(n_ref), n_hyp))
     for pairs in candidates:
         score = sum(overlap[r, h] for r, h in pairs)
         if score > best:

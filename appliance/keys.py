@@ -12,7 +12,6 @@ The public recipient is stored in the clear: recording needs no secret.
 from __future__ import annotations
 
 import contextlib
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,8 +24,8 @@ from appliance import age
 from appliance.errors import (
     AlreadyInitializedError,
     DeviceLockedError,
-    KeysError,
     KeyFormatError,
+    KeysError,
     NoIdentityMatchError,
     NotInitializedError,
     UnknownUserError,
@@ -267,7 +266,10 @@ class KeyStore:
                 f"wrong passphrase for {username!r}; nothing was changed"
             ) from None
         self._reset_failures(row["id"])
-        return age.parse_identities(plain.decode("ascii"))[0]
+        identity = age.parse_identities(plain.decode("ascii"))[0]
+        if not isinstance(identity, age.X25519Identity):  # _seal only ever stores one
+            raise KeyFormatError(f"the key slot of {username!r} does not hold an X25519 identity")
+        return identity
 
     def unlock(self, username: str, passphrase: str) -> None:
         """Open a user's slot and place the identity in the runtime directory."""

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 UNKNOWN_SPEAKER = "Unknown"
 TEMPLATES = ("SOAP", "DAP", "BIRP")
@@ -244,14 +245,14 @@ _STATEMENTS: dict[str, list[str]] = {
         r"\b(?:hang|shoot|drown|poison)(?:ing|ed)?\s" + _ME,
         r"\bend(?:ing)?\s(?:my\s(?:own\s)?life|it\sall|things)\b",
         r"\btak(?:e|ing)\smy\s(?:own\s)?life\b",
-        r"\bbetter\soff\s(?:dead|without\sme|if\si\s(?:was|were)(?:n't|\snot)\s(?:here|around|alive)"
-        r"|if\si\s(?:died|was\sgone|were\sgone))",
+        (r"\bbetter\soff\s(?:dead|without\sme|if\si\s(?:was|were)(?:n't|\snot)\s(?:here|around|alive)"
+         r"|if\si\s(?:died|was\sgone|were\sgone))"),
         r"\b(?:want|wanted|wanna)\sto\sdie\b",
         r"\bwish(?:ed)?\si\s(?:was|were|had\sbeen|could\sbe)\sdead\b",
         r"\bwish(?:ed)?\si\s(?:was|were)(?:n't|\snot)\s(?:alive|here|around|born)\b",
         r"\bwish(?:ed)?\si\s(?:could\s)?(?:die|disappear|just\sdisappear|never\swake\sup)\b",
-        r"\b(?:don't|do\snot|didn't|no\slonger)\swant\sto"
-        r"\s(?:wake\sup|be\salive|live|be\shere|exist|go\son)\b",
+        (r"\b(?:don't|do\snot|didn't|no\slonger)\swant\sto"
+         r"\s(?:wake\sup|be\salive|live|be\shere|exist|go\son)\b"),
         r"\bnot\s(?:wak(?:e|ing)\sup|be(?:ing)?\s(?:here|around|alive)\s(?:any\s?more|much\slonger))\b",
         r"\b(?:go\sto\ssleep|fall\sasleep)\sand\snot\swake\sup\b",
         r"\bwouldn't\smind\s(?:dying|being\sdead|not\s(?:waking|being))",
@@ -283,8 +284,8 @@ _STATEMENTS: dict[str, list[str]] = {
     ],
     ABUSE: [
         r"\babus(?:e|ed|es|ing|ive|er)\b",
-        r"\b(?:hit|hits|hitting|beat|beats|beating|kick(?:s|ed)?|slap(?:s|ped)?|punch(?:es|ed)?"
-        r"|chok(?:es|ed)|shov(?:es|ed)|push(?:es|ed)|grab(?:s|bed))\s(?:me|us)\b",
+        (r"\b(?:hit|hits|hitting|beat|beats|beating|kick(?:s|ed)?|slap(?:s|ped)?|punch(?:es|ed)?"
+         r"|chok(?:es|ed)|shov(?:es|ed)|push(?:es|ed)|grab(?:s|bed))\s(?:me|us)\b"),
         r"\b" + _FAMILY + r"\s(?:hits|hit|beats|beat)\b",
         r"\btouch(?:ed|es|ing)?\sme\b",
         r"\bmolest\w*",
@@ -320,10 +321,10 @@ _BENIGN: dict[str, list[str]] = {
     SELF_HARM: [r"\bcut(?:ting)?\s" + _ME + r"\soff\b"],
     HARM_TO_OTHERS: [r"\bkill(?:ing|ed)?\s(?:some\s)?time\b", r"\bkill(?:ing|ed)\sit\b"],
     ABUSE: [
-        r"\b(?:it|that|this|what\s\w+\ssaid|(?:his|her|your|their)\s(?:words|letter|gesture|kindness))"
-        r"\s(?:really\s|deeply\s|truly\s|just\s)?touched\sme\b",
-        r"\b(?:it|that|this|reality|the\s(?:idea|thought|realization|news))"
-        r"\s(?:really\s|just\s|finally\s|suddenly\s)?hit\sme\b",
+        (r"\b(?:it|that|this|what\s\w+\ssaid|(?:his|her|your|their)\s(?:words|letter|gesture|kindness))"
+         r"\s(?:really\s|deeply\s|truly\s|just\s)?touched\sme\b"),
+        (r"\b(?:it|that|this|reality|the\s(?:idea|thought|realization|news))"
+         r"\s(?:really\s|just\s|finally\s|suddenly\s)?hit\sme\b"),
         r"\bhit\sme\sup\b",
         r"\b(?:substance|alcohol|drug|opioid)\sabuse\b",  # flagged as substance crisis instead
     ],
@@ -477,7 +478,7 @@ def _answer_flags(segments: Sequence[_Segment]) -> list[RiskFlag]:
             asked = _question(sentence)
             answer = _answer(segments, position) if asked else None
             replies = _sentences(answer.text) if answer else []
-            if asked and replies:
+            if asked and answer is not None and replies:
                 category, term, safety = asked
                 flags.append(RiskFlag(
                     category, answer.start, answer.end, answer.speaker, replies[0],
@@ -539,7 +540,7 @@ _AUTO_SECTION = {"SOAP": "objective", "DAP": "data", "BIRP": "behavior"}
 
 def _clock(seconds: float) -> str:
     """m:ss or h:mm:ss."""
-    whole = int(round(seconds))
+    whole = round(seconds)
     hours, rest = divmod(whole, 3600)
     minutes, secs = divmod(rest, 60)
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
@@ -567,8 +568,8 @@ def _talk_lines(metrics: Metrics) -> list[str]:
 
 def _silence_lines(metrics: Metrics, silences: Sequence[Silence], threshold_s: float | None) -> list[str]:
     over = f" over {threshold_s:g} s" if threshold_s is not None else ""
-    lines = [f"Silences{over}: {len(silences)}, {sum(s.duration for s in silences):.0f} s in all; "
-             f"longest silence {metrics.longest_silence_s:.0f} s."]
+    lines = [(f"Silences{over}: {len(silences)}, {sum(s.duration for s in silences):.0f} s in all; "
+              f"longest silence {metrics.longest_silence_s:.0f} s.")]
     lines += [f"  - {_clock(s.start)}–{_clock(s.end)} ({s.duration:.0f} s)" for s in silences]
     return lines
 

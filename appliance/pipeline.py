@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import bisect
+import contextlib
 import ctypes
 import datetime as dt
 import logging
@@ -239,7 +240,7 @@ class Pipeline:
             "warnings": warnings,
         }
         result.update(self._notes(segments, duration, bookmarks,
-                                  session_date or dt.date.today()))
+                                  session_date or dt.date.today()))  # noqa: DTZ011 - the local date
         return result
 
     def _display(self, label: str) -> str:
@@ -278,7 +279,7 @@ class Pipeline:
 
 def _plain(value) -> dict:
     """A notes dataclass as a JSON-able dict."""
-    return asdict(value) if is_dataclass(value) else dict(value)
+    return asdict(value) if is_dataclass(value) and not isinstance(value, type) else dict(value)
 
 
 def release_memory() -> None:
@@ -287,10 +288,8 @@ def release_memory() -> None:
     numpy and CTranslate2 free a window's buffers to malloc, which keeps much
     of them; returning them after each window keeps the peak from creeping up.
     """
-    try:
+    with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
 
 
 def _piece_json(piece: asr.Piece, base: float) -> list:
@@ -300,7 +299,7 @@ def _piece_json(piece: asr.Piece, base: float) -> list:
 
 
 def _clock(seconds: float) -> str:
-    minutes, secs = divmod(int(round(seconds)), 60)
+    minutes, secs = divmod(round(seconds), 60)
     hours, minutes = divmod(minutes, 60)
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
@@ -327,7 +326,7 @@ def _lines(pieces: list, turns: list[speakers.Turn], display: Callable[[str], st
     for _, _, words in pieces:
         labels = _word_labels(words, turns)
         current: list = []
-        for word, label in zip(words, labels):
+        for word, label in zip(words, labels, strict=True):
             if current and (label != current[-1][1] or word[0] - current[-1][0][1] > LINE_GAP_S):
                 lines.append(_line(current, display))
                 current = []

@@ -38,8 +38,8 @@ from appliance.control import ControlServer, ensure_not_running
 from appliance.errors import AudioDeviceError, HoldnoteError, KeyFormatError, NotInitializedError
 from appliance.keys import KeyStore
 from appliance.recording import Recording
-from appliance.recovery import RECOVERING_SUFFIX as RECOVERING_SUFFIX
 from appliance.recovery import ACTOR, RescueKeys, hms, recover_sessions
+from appliance.recovery import RECOVERING_SUFFIX as RECOVERING_SUFFIX
 from appliance.recovery import Recovered as Recovered
 from appliance.recovery import complete_stream as complete_stream
 from appliance.recovery import estimate_payload as estimate_payload
@@ -136,7 +136,7 @@ class Recorder:
         """Queue a command for the loop and wait for its reply."""
         item = _Request(cmd, origin)
         self._inbox.put(item)
-        if not item.done.wait(timeout):
+        if not item.done.wait(timeout) or item.reply is None:  # a reply is set before done
             return self.snapshot(ok=False, error="the recorder is busy; try again")
         return item.reply
 
@@ -259,7 +259,7 @@ class Recorder:
         try:
             reply = handler(item.origin) if handler else self.snapshot(
                 ok=False, error=f"unknown command {item.cmd!r}")
-        except Exception as error:  # noqa: BLE001 - the daemon must keep running
+        except Exception as error:  # the daemon must keep running
             log.exception("%s failed", item.cmd)
             reply = self.snapshot(ok=False, error=f"internal error: {error}")
         self._publish()  # the light and the status line agree with the reply
@@ -322,6 +322,8 @@ class Recorder:
         reason = self._start_blocker()
         if reason:
             return self._refuse(reason)
+        if self.recipient is None:  # _start_blocker loaded it
+            return self._refuse("the practice key is not loaded")
         recording = Recording(self.storage, self.recipient, self.source,
                               queue_seconds=self.cfg.audio.queue_seconds,
                               max_seconds=self.cfg.recorder.max_session_minutes * 60,
@@ -355,24 +357,26 @@ class Recorder:
                                  "in a running recording")
         offset = rec.mark()
         self.light.flash("bookmark")
-        self.audit.append(ACTOR, "recording.mark", session_id=rec.session.id, source=origin,
+        self.audit.append(ACTOR, "recording.mark", session_id=rec.session_id, source=origin,
                           detail=f"{offset:.1f} s")
-        log.info("session %s: bookmark at %s", rec.session.id, hms(offset))
+        log.info("session %s: bookmark at %s", rec.session_id, hms(offset))
         return self.snapshot(bookmark_s=round(offset, 2))
 
     def _finish(self, origin: str, note: str | None, fault: str | None = None) -> Session | None:
         """Stop the running recording; the state becomes idle, or error with ``fault``."""
         rec = self._recording
+        if rec is None:
+            return None
         self._set_state(RecorderState.STOPPING)
         self._publish()
         session = None
         try:
             session = rec.stop(note, self.audit)
-        except Exception:  # noqa: BLE001 - start-up recovery will close the session
+        except Exception:  # start-up recovery will close the session
             log.exception("session %s could not be closed; it will be recovered at the "
-                          "next start", rec.session.id)
+                          "next start", rec.session_id)
         with self._lock:
-            self._recording, self._last_session_id = None, rec.session.id
+            self._recording, self._last_session_id = None, rec.session_id
             self._state = RecorderState.ERROR if fault else RecorderState.IDLE
             self._fault = fault
         self._next_check = time.monotonic() + self.probe_interval
@@ -421,17 +425,17 @@ class Recorder:
         if kind == "ended":
             self._finish("source", note=None)
         elif kind == "limit":
-            log.warning("session %s reached the maximum length", rec.session.id)
+            log.warning("session %s reached the maximum length", rec.session_id)
             self._finish("guard", note=f"Stopped at the maximum session length "
                          f"({self.cfg.recorder.max_session_minutes} min, "
                          "recorder.max_session_minutes).")
         elif kind is not None:
-            log.error("session %s: %s", rec.session.id, text)
+            log.error("session %s: %s", rec.session_id, text)
             what = "Microphone lost" if kind == "device" else "Writing failed"
             self._finish("guard", note=f"{what} after {elapsed}: {text}. The recording up to "
                          "that point is kept.", fault=text)
         elif self._free < self.cfg.recorder.stop_free_mb * MB:
-            log.error("session %s: stopping, the disk is nearly full", rec.session.id)
+            log.error("session %s: stopping, the disk is nearly full", rec.session_id)
             self._finish("guard", note=f"Stopped early after {elapsed}: free space fell below "
                          f"{self.cfg.recorder.stop_free_mb} MB (recorder.stop_free_mb).")
 
@@ -475,7 +479,12 @@ def _install_signals(stop_event: threading.Event) -> Callable[[], None]:
         service.set_from_signal(stop_event)
 
     previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGTERM, signal.SIGINT)}
-    return lambda: [signal.signal(sig, old) for sig, old in previous.items()]
+
+    def restore() -> None:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+    return restore
 
 
 def _recovery_progress() -> None:

@@ -19,13 +19,24 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Callable
+from typing import BinaryIO, NamedTuple
 
 from appliance import age
-from appliance.audio import AudioSource, FrameQueue, StreamPump, wav_header
+from appliance.audio import AudioSource, Capture, FrameQueue, StreamPump, wav_header
 from appliance.audit import AuditLog
-from appliance.errors import HoldnoteError
+from appliance.errors import HoldnoteError, StorageError
 from appliance.recovery import RescueKeys, recover_session
 from appliance.storage import Session, State, Storage, fsync_dir
+
+
+class _Live(NamedTuple):
+    """What :meth:`Recording.start` set up."""
+
+    session: Session
+    capture: Capture
+    pump: StreamPump
+    stream: age.StreamWriter
+    file: BinaryIO
 
 
 class Recording:
@@ -44,9 +55,9 @@ class Recording:
                                  max_frames=int(max_seconds * source.format.sample_rate))
         self.session: Session | None = None
         self.bookmarks = 0
-        self.capture = None
+        self.capture: Capture | None = None
         self.pump: StreamPump | None = None
-        self._file = None
+        self._file: BinaryIO | None = None
         self._stream: age.StreamWriter | None = None
 
     @property
@@ -65,31 +76,50 @@ class Recording:
         # queue while the session row and the file are being created.
         self.capture = self.source.open(self.frames)
         try:
-            self.session = self.storage.create_session(self.format.channels,
-                                                       self.format.sample_rate)
-            self._open_stream(self.session)
+            session = self.session = self.storage.create_session(self.format.channels,
+                                                                 self.format.sample_rate)
+            stream = self._open_stream(session)
         except BaseException:
             self._abandon()
             raise
-        self.pump = StreamPump(self.frames, self._stream, self.wake)
+        self.pump = StreamPump(self.frames, stream, self.wake)
         self.pump.start()
-        return self.session
+        return session
 
-    def _open_stream(self, session: Session) -> None:
-        recipients = [self.recipient]
+    def _open_stream(self, session: Session) -> age.StreamWriter:
+        recipients: list[age.Recipient] = [self.recipient]
         rescue = self.rescue.create(session.id)
         if rescue is not None:
             recipients.append(rescue)
-        fd = os.open(session.audio_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC,
-                     0o600)
-        self._file = open(fd, "wb", buffering=0)
-        fsync_dir(session.audio_path.parent)  # the name survives a power cut too
-        self._stream = age.StreamWriter(self._file, recipients, fsync_each_chunk=True)
-        self._stream.write(wav_header(self.format))
+        path = session.audio_path
+        if path is None:  # create_session always assigns one
+            raise StorageError(f"session {session.id} has no audio path")
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        # Kept open for the whole recording; stop() or _abandon() closes it.
+        self._file = open(fd, "wb", buffering=0)  # noqa: SIM115
+        fsync_dir(path.parent)  # the name survives a power cut too
+        stream = self._stream = age.StreamWriter(self._file, recipients, fsync_each_chunk=True)
+        stream.write(wav_header(self.format))
+        return stream
+
+    def _live(self) -> _Live:
+        """The parts :meth:`start` set up; asking before it is a programming error."""
+        if (self.session is None or self.capture is None or self.pump is None
+                or self._stream is None or self._file is None):
+            raise RuntimeError("the recording has not been started")
+        return _Live(self.session, self.capture, self.pump, self._stream, self._file)
+
+    @property
+    def session_id(self) -> int:
+        """The id of the session being recorded (once started)."""
+        if self.session is None:
+            raise RuntimeError("the recording has not been started")
+        return self.session.id
 
     def _abandon(self) -> None:
         """Undo a start that failed half-way: nothing was recorded, nothing is kept."""
-        self.capture.close()
+        if self.capture is not None:
+            self.capture.close()
         if self._file is not None:
             self._file.close()
         if self.session is not None:
@@ -101,7 +131,7 @@ class Recording:
         """``(kind, text)`` when the recording cannot go on: disk, device, limit or ended."""
         if self.pump is not None and self.pump.error is not None:
             return "disk", f"writing the recording failed: {self.pump.error}"
-        failure = self.frames.failure or self.capture.failure
+        failure = self.frames.failure or (self.capture.failure if self.capture is not None else None)
         if failure:
             return "device", failure
         if self.frames.full:
@@ -113,7 +143,7 @@ class Recording:
     def mark(self) -> float:
         """Bookmark the current moment; returns its offset in seconds."""
         offset = self.elapsed_s
-        self.bookmarks = len(self.storage.add_bookmark(self.session.id, offset).bookmarks)
+        self.bookmarks = len(self.storage.add_bookmark(self.session_id, offset).bookmarks)
         return offset
 
     def stop(self, note: str | None, audit: AuditLog) -> Session:
@@ -122,27 +152,28 @@ class Recording:
         If writing had failed, the stream is completed from the rescue key
         where possible and the session is marked interrupted instead.
         """
-        self.capture.close()
+        live = self._live()
+        live.capture.close()
         self.frames.close()
-        self.pump.join(timeout=60)
+        live.pump.join(timeout=60)
         fmt = self.format
-        if self.pump.error is not None or self.pump.is_alive():
-            return self._stop_broken(audit)
-        self._stream.close()
-        self._file.close()
-        duration = self.pump.frames_written / fmt.sample_rate
+        if live.pump.error is not None or live.pump.is_alive():
+            return self._stop_broken(live, audit)
+        live.stream.close()
+        live.file.close()
+        duration = live.pump.frames_written / fmt.sample_rate
         session = self.storage.transition(
-            self.session.id, State.RECORDED, (State.RECORDING,),
+            live.session.id, State.RECORDED, (State.RECORDING,),
             ended_at=self.storage.now(), duration_s=round(duration, 2), error=note,
         )
-        self.rescue.discard(self.session.id)
+        self.rescue.discard(live.session.id)
         return session
 
-    def _stop_broken(self, audit: AuditLog) -> Session:
+    def _stop_broken(self, live: _Live, audit: AuditLog) -> Session:
         with contextlib.suppress(Exception):
-            self._stream.abort()
+            live.stream.abort()
         with contextlib.suppress(OSError):
-            self._file.close()
-        recover_session(self.storage, self.storage.get_session(self.session.id), self.recipient,
-                        self.rescue, audit, reason=f"writing failed ({self.pump.error})")
-        return self.storage.get_session(self.session.id)
+            live.file.close()
+        recover_session(self.storage, self.storage.get_session(live.session.id), self.recipient,
+                        self.rescue, audit, reason=f"writing failed ({live.pump.error})")
+        return self.storage.get_session(live.session.id)

@@ -22,7 +22,7 @@ import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from appliance import age
@@ -143,11 +143,13 @@ def estimate_payload(path: Path | None) -> int:
     chunks have a fixed size, so counting them needs no key. An estimate:
     the overnight job's salvage reader authenticates each one.
     """
+    if path is None:
+        return 0
     try:
         size = path.stat().st_size
         with path.open("rb") as handle:
             head = handle.read(64 * 1024)
-    except (OSError, AttributeError):
+    except OSError:
         return 0
     mac_line = head.find(b"\n--- ")
     end = head.find(b"\n", mac_line + 1) if mac_line >= 0 else -1
@@ -158,9 +160,11 @@ def estimate_payload(path: Path | None) -> int:
 
 
 def _mtime(path: Path | None) -> datetime | None:
+    if path is None:
+        return None
     try:
-        return datetime.fromtimestamp(path.stat().st_mtime, timezone.utc)
-    except (OSError, AttributeError):
+        return datetime.fromtimestamp(path.stat().st_mtime, UTC)
+    except OSError:
         return None
 
 

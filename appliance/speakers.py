@@ -45,9 +45,10 @@ bridged over gaps < 2 s and padded 0.4 s, as Silero VAD in faster-whisper gives)
 
 from __future__ import annotations
 
+import itertools
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 
@@ -109,7 +110,7 @@ def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
     """[start, end) index pairs of the True runs in a boolean array."""
     padded = np.concatenate([[False], mask, [False]]).astype(np.int8)
     edges = np.flatnonzero(np.diff(padded))
-    return list(zip(edges[::2].tolist(), edges[1::2].tolist()))
+    return list(zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True))
 
 
 def _label_runs(labels: np.ndarray) -> list[tuple[int, int]]:
@@ -118,7 +119,7 @@ def _label_runs(labels: np.ndarray) -> list[tuple[int, int]]:
         return []
     cuts = np.flatnonzero(labels[1:] != labels[:-1]) + 1
     edges = [0, *cuts.tolist(), len(labels)]
-    return list(zip(edges[:-1], edges[1:]))
+    return list(itertools.pairwise(edges))
 
 
 def _median_filter(values: np.ndarray, width: int) -> np.ndarray:
@@ -156,7 +157,7 @@ def _speech_mask(db: np.ndarray, hop_s: float, min_silence_s: float, min_speech_
 def _fill_gaps(mask: np.ndarray, max_gap: int) -> None:
     """Set to True the False runs shorter than ``max_gap`` between two True runs."""
     for start, end in _runs(~mask):
-        if 0 < start and end < len(mask) and end - start < max_gap:
+        if start > 0 and end < len(mask) and end - start < max_gap:
             mask[start:end] = True
 
 
@@ -219,7 +220,7 @@ def _overlap_label(span: tuple[float, float], turns: Sequence[Turn]) -> str | No
         overlap = min(span[1], turn.end) - max(span[0], turn.start)
         if overlap > 0:
             talk[turn.speaker] = talk.get(turn.speaker, 0.0) + overlap
-    return max(talk, key=talk.get) if talk else None
+    return max(talk, key=lambda speaker: talk[speaker]) if talk else None
 
 
 def _nearest_label(span: tuple[float, float], turns: Sequence[Turn]) -> str:
@@ -412,7 +413,7 @@ def _frame_features(audio: np.ndarray) -> _Frames:
         _chunk_features(audio, hop, first, min(total, first + _FEATURE_CHUNK), filters, dct)
         for first in range(0, total, _FEATURE_CHUNK)
     ]
-    return _Frames(*(np.concatenate(column) for column in zip(*parts)))
+    return _Frames(*(np.concatenate(column) for column in zip(*parts, strict=True)))
 
 
 def _chunk_features(audio, hop, first, last, filters, dct):
@@ -740,7 +741,7 @@ def _names(order: list[int], clinician: int | None, k: int) -> dict[int, str]:
     others = [c for c in order if c != clinician]
     names = {clinician: CLINICIAN}
     if k == 2:
-        names.update({c: CLIENT for c in others})
+        names.update(dict.fromkeys(others, CLIENT))
     else:
         names.update({c: f"Speaker {i}" for i, c in enumerate(others, start=1)})
     return names

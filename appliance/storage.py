@@ -14,12 +14,12 @@ import os
 import shutil
 import sqlite3
 import tempfile
-from collections.abc import Callable, Iterator
-from typing import BinaryIO
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
+from typing import BinaryIO
 
 from appliance.errors import InvalidStateError, SessionNotFoundError, StorageError
 
@@ -163,12 +163,12 @@ _SESSION_COLUMNS = {
 
 def utcnow() -> datetime:
     """The current time in UTC (the default clock; tests pass their own)."""
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def iso(moment: datetime) -> str:
     """A timestamp as stored: ISO 8601 in UTC with seconds."""
-    return moment.astimezone(timezone.utc).isoformat(timespec="seconds")
+    return moment.astimezone(UTC).isoformat(timespec="seconds")
 
 
 @dataclass(frozen=True)
@@ -438,6 +438,8 @@ class Storage:
                 (iso(self.now()), State.RECORDING, channels, sample_rate),
             )
             session_id = cursor.lastrowid
+            if session_id is None:  # sqlite3 sets it after every INSERT
+                raise StorageError("the new session got no id")
             conn.execute(
                 "UPDATE sessions SET audio_path = ? WHERE id = ?",
                 (str(self.recording_path(session_id)), session_id),
@@ -463,7 +465,7 @@ class Storage:
     ) -> list[Session]:
         """Sessions, newest first unless ``oldest_first``, optionally filtered."""
         clause, args = session_filter(states, since, until)
-        sql = "SELECT * FROM sessions" + clause
+        sql = "SELECT * FROM sessions" + clause  # noqa: S608 - the clause has only placeholders
         sql += " ORDER BY started_at " + ("ASC" if oldest_first else "DESC") + ", id"
         if limit is not None:
             sql += " LIMIT ? OFFSET ?"
@@ -476,23 +478,30 @@ class Storage:
         """How many sessions match the same filters as :meth:`list_sessions`."""
         clause, args = session_filter(states, since, until)
         with self.read() as conn:
-            return conn.execute("SELECT COUNT(*) FROM sessions" + clause, args).fetchone()[0]
+            count_sql = "SELECT COUNT(*) FROM sessions" + clause  # noqa: S608 - placeholders only
+            return conn.execute(count_sql, args).fetchone()[0]
 
     def update_session(self, session_id: int, **fields: object) -> Session:
         """Change columns of a session; unknown column names are a programming error."""
-        unknown = set(fields) - _SESSION_COLUMNS
-        if unknown:
-            raise ValueError(f"not session columns: {sorted(unknown)}")
+        self._check_columns(fields)
         values = {k: self._column_value(v) for k, v in fields.items()}
         assignments = ", ".join(f"{k} = ?" for k in values)
         with self.connect() as conn:
             cursor = conn.execute(
-                f"UPDATE sessions SET {assignments} WHERE id = ?",
+                # Column names checked above; every value is a placeholder.
+                f"UPDATE sessions SET {assignments} WHERE id = ?",  # noqa: S608
                 (*values.values(), session_id),
             )
             if cursor.rowcount == 0:
                 raise SessionNotFoundError(f"no session {session_id}")
         return self.get_session(session_id)
+
+    @staticmethod
+    def _check_columns(fields: Mapping[str, object]) -> None:
+        """Column names go into SQL text, so they must be known ones."""
+        unknown = set(fields) - _SESSION_COLUMNS
+        if unknown:
+            raise ValueError(f"not session columns: {sorted(unknown)}")
 
     @staticmethod
     def _column_value(value: object) -> object:
@@ -513,12 +522,14 @@ class Storage:
         The check and the change happen in one transaction, so two processes
         (say the web UI and the overnight job) cannot both act on a session.
         """
+        self._check_columns(fields)
         values = {"state": str(to), **{k: self._column_value(v) for k, v in fields.items()}}
         assignments = ", ".join(f"{k} = ?" for k in values)
         marks = ",".join("?" * len(allowed_from))
         with self.connect() as conn:
             cursor = conn.execute(
-                f"UPDATE sessions SET {assignments} WHERE id = ? AND state IN ({marks})",
+                # Column names checked above; every value is a placeholder.
+                f"UPDATE sessions SET {assignments} WHERE id = ? AND state IN ({marks})",  # noqa: S608
                 (*values.values(), session_id, *[str(s) for s in allowed_from]),
             )
             if cursor.rowcount == 0:
@@ -540,7 +551,7 @@ class Storage:
             ).fetchone()
             if row is None:
                 raise SessionNotFoundError(f"no session {session_id}")
-            marks = json.loads(row["bookmarks"]) + [round(offset_s, 2)]
+            marks = [*json.loads(row["bookmarks"]), round(offset_s, 2)]
             conn.execute(
                 "UPDATE sessions SET bookmarks = ? WHERE id = ?", (json.dumps(marks), session_id)
             )

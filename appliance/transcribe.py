@@ -86,7 +86,7 @@ def _is_age(path: Path) -> bool:
             head = handle.read(64)
     except OSError:
         return False
-    return head.startswith(audiofile.AGE_MAGIC) or head.startswith(audiofile.AGE_ARMOR)
+    return head.startswith((audiofile.AGE_MAGIC, audiofile.AGE_ARMOR))
 
 
 @contextlib.contextmanager

@@ -100,27 +100,75 @@ def test_parse_args_sets_the_options(tmp_path):
 # --- platform ----------------------------------------------------------------------------
 
 
+SUPPORTED = ("Holdnote installs on Debian 12 (bookworm) or 13 (trixie), or Raspberry Pi OS of "
+             "those releases, 64-bit (arm64 or amd64)")
+
+
+@pytest.mark.parametrize("release", ["bookworm", "trixie"])
 @pytest.mark.parametrize("os_id, arch", [("debian", "amd64"), ("debian", "arm64"),
                                          ("raspbian", "arm64")])
-def test_supported_platforms(tmp_path, os_id, arch):
-    path = os_release(tmp_path, ID=os_id, VERSION_CODENAME="bookworm", PRETTY_NAME="x")
+def test_supported_platforms(tmp_path, os_id, arch, release):
+    path = os_release(tmp_path, ID=os_id, VERSION_CODENAME=release, PRETTY_NAME="x")
     done = bash(f"check_platform {path} {arch}; echo status=$?", tmp_path)
     assert done.stdout.strip() == "status=0"
 
 
 @pytest.mark.parametrize("fields, arch, reason", [
     ({"ID": "ubuntu", "VERSION_CODENAME": "noble", "PRETTY_NAME": "Ubuntu 24.04 LTS"}, "amd64",
-     "unsupported system: Ubuntu 24.04 LTS"),
+     "unsupported system: Ubuntu 24.04 LTS."),
     ({"ID": "debian", "VERSION_CODENAME": "bullseye", "PRETTY_NAME": "Debian GNU/Linux 11"},
-     "amd64", "unsupported release: Debian GNU/Linux 11 (bullseye)"),
+     "amd64", "unsupported release: Debian GNU/Linux 11 (bullseye)."),
+    ({"ID": "debian", "VERSION_CODENAME": "forky", "PRETTY_NAME": "Debian GNU/Linux forky/sid"},
+     "arm64", "unsupported release: Debian GNU/Linux forky/sid (forky)."),
+    ({"ID": "debian", "PRETTY_NAME": "Debian GNU/Linux sid"},
+     "amd64", "unsupported release: Debian GNU/Linux sid (no codename)."),
     ({"ID": "raspbian", "VERSION_CODENAME": "bookworm", "PRETTY_NAME": "Raspbian 12"}, "armhf",
-     "unsupported architecture: armhf"),
+     "unsupported architecture: armhf (the speech model has no 32-bit build)."),
+    ({"ID": "debian", "VERSION_CODENAME": "trixie", "PRETTY_NAME": "Debian GNU/Linux 13"}, "i386",
+     "unsupported architecture: i386 (the speech model has no 32-bit build)."),
 ])
 def test_unsupported_platforms_are_refused_with_a_reason(tmp_path, fields, arch, reason):
     path = os_release(tmp_path, **fields)
     done = bash(f"check_platform {path} {arch}; echo status=$?", tmp_path)
-    assert reason in done.stdout
-    assert done.stdout.strip().endswith("status=1")
+    assert done.stdout.splitlines() == [f"{reason} {SUPPORTED}", "status=1"]
+
+
+def test_an_unsupported_install_stops_with_one_line_before_the_log(tmp_path):
+    path = os_release(tmp_path, ID="debian", VERSION_CODENAME="forky", PRETTY_NAME="Debian forky")
+    # main with its first steps stubbed out: were the platform not refused first,
+    # open_log would print and stop the run (nothing here installs).
+    done = bash(f"""
+        OS_RELEASE={path}
+        require_root() {{ :; }}
+        open_log() {{ echo "open_log reached"; exit 9; }}
+        main --model tiny.en
+    """, tmp_path)
+    assert done.returncode == 1
+    assert done.stdout == ""
+    assert done.stderr.splitlines() == [
+        f"install.sh: unsupported release: Debian forky (forky). {SUPPORTED}"]
+    assert not (tmp_path / "install.log").exists()
+
+
+def test_uninstall_works_on_any_platform(tmp_path):
+    path = os_release(tmp_path, ID="debian", VERSION_CODENAME="forky", PRETTY_NAME="Debian forky")
+    done = bash(f"""
+        OS_RELEASE={path}
+        require_root() {{ :; }}
+        open_log() {{ echo "open_log reached"; exit 9; }}
+        main --uninstall
+    """, tmp_path)
+    assert (done.returncode, done.stdout.strip()) == (9, "open_log reached")
+
+
+@pytest.mark.parametrize("release, renamed", [("bookworm", ["pkg-config", "libasound2"]),
+                                              ("trixie", ["pkgconf", "libasound2t64"])])
+def test_package_names_follow_the_release(tmp_path, release, renamed):
+    done = bash(f"apt_packages {release} amd64", tmp_path)
+    packages = done.stdout.split()
+    assert packages[-2:] == renamed
+    assert {"python3-venv", "python3-dev", "portaudio19-dev", "libsystemd-dev"} <= set(packages)
+    assert len(packages) == len(set(packages))
 
 
 def test_os_release_is_read_not_executed(tmp_path):
@@ -134,7 +182,8 @@ def test_os_release_is_read_not_executed(tmp_path):
 
 def test_missing_os_release_is_refused(tmp_path):
     done = bash(f"check_platform {tmp_path / 'nothing'} amd64; echo status=$?", tmp_path)
-    assert "does not look like Debian" in done.stdout and "status=1" in done.stdout
+    reason = f"cannot read {tmp_path / 'nothing'}: this does not look like Debian or Raspberry Pi OS."
+    assert done.stdout.splitlines() == [f"{reason} {SUPPORTED}", "status=1"]
 
 
 # --- configuration merge -----------------------------------------------------------------
@@ -240,6 +289,11 @@ def test_source_stamp_changes_with_code_and_extras_only(tmp_path):
     assert stamp("bundled-model") != first
     (tree / "appliance/a.py").write_text("changed")
     assert stamp() != first
+    # A new lock installs other versions: the venv is rebuilt.
+    second = stamp()
+    (tree / "config").mkdir()
+    (tree / "config/requirements.lock").write_text("numpy==2.4.6")
+    assert stamp() != second
 
 
 def test_purge_needs_confirmation_when_not_interactive(tmp_path):
@@ -260,3 +314,98 @@ def test_steps_report_pending_then_outcome_and_count_changes(tmp_path):
         "  [ .. ] Thing two", "  [ ok ] Thing two: made", "changes=1",
     ]
     assert "[ ok ] Thing two: made" in (tmp_path / "install.log").read_text()
+
+
+# --- dependency locks ----------------------------------------------------------------------
+
+LOCK_PLATFORMS = "3.11/x86_64 3.11/aarch64 3.13/x86_64 3.13/aarch64"
+
+
+def fake_lock(tmp_path: Path, platforms: str | None = LOCK_PLATFORMS) -> Path:
+    path = tmp_path / "requirements.lock"
+    header = f"# Platforms: {platforms}\n" if platforms is not None else ""
+    path.write_text(f"# This file was autogenerated by uv\n#    make lock\n{header}"
+                    "numpy==2.4.6 \\\n    --hash=sha256:" + "0" * 64 + "\n")
+    return path
+
+
+def fake_python(tmp_path: Path, platform: str) -> Path:
+    """A "python" that reports another version or machine the way python_platform asks."""
+    path = tmp_path / "python"
+    path.write_text(f"#!/bin/sh\necho {platform}\n")
+    path.chmod(0o755)
+    return path
+
+
+@pytest.mark.parametrize("platform", LOCK_PLATFORMS.split())
+def test_a_lock_covers_its_platforms(tmp_path, platform):
+    done = bash(f"check_lock {platform} {fake_lock(tmp_path)}; echo status=$?", tmp_path)
+    assert done.stdout.strip() == "status=0"
+
+
+@pytest.mark.parametrize("platform, shown", [("3.12/x86_64", "Python 3.12 on x86_64"),
+                                             ("3.11/armv7l", "Python 3.11 on armv7l"),
+                                             ("3.13/i686", "Python 3.13 on i686")])
+def test_a_lock_refuses_other_platforms_in_one_line(tmp_path, platform, shown):
+    lock = fake_lock(tmp_path)
+    done = bash(f"check_lock {platform} {lock}; echo status=$?", tmp_path)
+    message, status = done.stdout.splitlines()
+    assert status == "status=1"
+    assert f"this is {shown}, but {lock} covers only {LOCK_PLATFORMS}" in message
+    assert "make lock" in message
+
+
+def test_a_lock_without_platforms_is_refused(tmp_path):
+    done = bash(f"check_lock 3.11/x86_64 {fake_lock(tmp_path, None)}; echo status=$?", tmp_path)
+    assert "has no '# Platforms:' line: run 'make lock'" in done.stdout
+    assert done.stdout.strip().endswith("status=1")
+
+
+def test_python_platform_names_version_and_machine(tmp_path):
+    import platform
+    import sys
+
+    done = bash("python_platform " + sys.executable, tmp_path)
+    assert done.stdout.strip() == f"{sys.version_info[0]}.{sys.version_info[1]}/{platform.machine()}"
+
+
+def test_the_checkouts_locks_cover_this_python_without_root():
+    done = as_nobody("--check-lock", "python3")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("config/requirements*.lock cover Python 3.")
+
+
+@pytest.mark.parametrize("platform", ["3.12/x86_64", "3.11/armv7l"])
+def test_check_lock_refuses_a_platform_the_locks_do_not_cover(tmp_path, platform):
+    python = fake_python(tmp_path, platform)
+    done = subprocess.run([need_tool("bash"), str(INSTALL), "--check-lock", str(python)],
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 1
+    assert done.stdout == ""
+    (line,) = done.stderr.splitlines()
+    version, machine = platform.split("/")
+    assert line.startswith(f"install.sh: this is Python {version} on {machine}, but "
+                           "config/requirements.lock covers only 3.11/")
+    assert "run 'make lock'" in line
+
+
+def test_check_lock_names_a_python_that_does_not_run(tmp_path):
+    done = subprocess.run([need_tool("bash"), str(INSTALL), "--check-lock", str(tmp_path / "nothing")],
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 1
+    assert "does not run" in done.stderr
+
+
+def test_runtime_locks_add_the_model_lock_for_bundled_tiny(tmp_path):
+    done = bash("runtime_locks /src ''; echo --; runtime_locks /src bundled-model", tmp_path)
+    assert done.stdout.split() == ["/src/config/requirements.lock", "--",
+                                   "/src/config/requirements.lock",
+                                   "/src/config/requirements-bundled-model.lock"]
+
+
+@pytest.mark.parametrize("release, arch, swig", [("trixie", "arm64", True), ("trixie", "amd64", False),
+                                                 ("bookworm", "arm64", False)])
+def test_swig_only_where_lgpio_builds_from_source(tmp_path, release, arch, swig):
+    # lgpio has no cp313 aarch64 wheel: a Pi on trixie compiles it and needs swig.
+    packages = bash(f"apt_packages {release} {arch}", tmp_path).stdout.split()
+    assert ("swig" in packages) is swig

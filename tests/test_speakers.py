@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from faster_whisper.audio import decode_audio
+from faster_whisper import decode_audio
 
 from appliance import speakers
 from appliance.der import der, parse_rttm

@@ -7,11 +7,23 @@ to setup, which needs the one-time setup code printed on the device.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 
-from flask import (Blueprint, Flask, current_app, flash, g, jsonify, redirect, render_template,
-                   request, session, url_for)
+from flask import (
+    Blueprint,
+    Flask,
+    current_app,
+    flash,
+    g,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 
 from appliance.errors import AlreadyInitializedError, DeviceLockedError, KeysError
 from appliance.keys import check_passphrase
@@ -114,10 +126,9 @@ def _warm_search(svc) -> None:
     """Start building this worker's search index once someone is logged in."""
     if (current_app.config.get(WARM_SEARCH) and svc.index.needs_warming()
             and svc.keys.is_unlocked()):
-        try:
+        # Locked between the two calls: the next page says so.
+        with contextlib.suppress(DeviceLockedError):
             svc.index.warm(svc.keys.identity())
-        except DeviceLockedError:
-            pass  # locked between the two calls: the next page says so
 
 
 def _device_locked(error: DeviceLockedError):

@@ -85,7 +85,7 @@ def recorder():
 def healthz():
     """Machine-readable health for IT: no clinical data, no login, still LAN-only."""
     svc = services()
-    body = {"version": status.version(), "db": "ok"}
+    body: dict[str, object] = {"version": status.version(), "db": "ok"}
     try:
         body["setup_done"] = setup_done()
         body["sessions_waiting"] = status.waiting_sessions(svc.storage)

@@ -9,12 +9,15 @@ are added here. File names never contain the client label.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Mapping
 
 from appliance.storage import Session
 from web_ui.formatting import clock, duration, when
 from web_ui.records import NoteRecord
 from web_ui.transcript import TranscriptView
 
+_notes_markdown: Callable[[Mapping], str] | None
+_notes_text: Callable[[Mapping], str] | None
 try:  # the note builder's own renderers, if present
     from appliance.notes import note_to_markdown as _notes_markdown
     from appliance.notes import note_to_text as _notes_text
@@ -98,7 +101,7 @@ def as_text(session: Session, label: str | None, record: NoteRecord,
         for addendum in record.addenda:
             out += ["", f"{when(addendum.created_at)} - {addendum.author}", addendum.text]
     if transcript is not None:
-        out += ["", "TRANSCRIPT", ""] + _transcript_lines(transcript, "{time} {speaker}: {text}")
+        out += ["", "TRANSCRIPT", "", *_transcript_lines(transcript, "{time} {speaker}: {text}")]
     return "\n".join(out).rstrip() + "\n"
 
 

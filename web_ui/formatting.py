@@ -40,14 +40,16 @@ def local(moment: datetime | None) -> datetime | None:
 
 def local_date(moment: datetime | None) -> str:
     """YYYY-MM-DD in local time (what the delete confirmation asks for)."""
-    return local(moment).strftime("%Y-%m-%d") if moment else ""
+    shown = local(moment)
+    return shown.strftime("%Y-%m-%d") if shown else ""
 
 
 def when(moment: datetime | str | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
     """A local date and time for display (accepts stored ISO text too)."""
     if isinstance(moment, str):
         moment = datetime.fromisoformat(moment)
-    return local(moment).strftime(fmt) if moment else "—"
+    shown = local(moment)
+    return shown.strftime(fmt) if shown else "—"
 
 
 def clock(seconds: float | None) -> str:
@@ -60,7 +62,7 @@ def clock(seconds: float | None) -> str:
 
 def duration(seconds: float | None) -> str:
     """A length for people: 45 s, 50 min, 1 h 05 min."""
-    total = int(round(seconds or 0))
+    total = round(seconds or 0)
     if total < 60:
         return f"{total} s"
     minutes = total // 60

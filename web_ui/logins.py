@@ -233,7 +233,7 @@ class LoginGuard:
                     locked = True
         return locked
 
-    def succeeded(self, username: str, address: str | None) -> None:
+    def succeeded(self, username: str | None, address: str | None) -> None:
         """Clear the counters after a correct password."""
         with self.storage.connect() as conn:
             for scope, key in self._keys(username, address):

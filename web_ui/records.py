@@ -149,8 +149,8 @@ def edited_note(note: dict, texts: dict[str, str]) -> dict:
     """A copy of ``note`` with the texts of the named sections replaced."""
     new = dict(note)
     sections = []
-    for section in note.get("sections") or []:
-        section = dict(section)
+    for original in note.get("sections") or []:
+        section = dict(original)
         key = str(section.get("key", ""))
         if key in texts:
             section["text"] = clean_text(texts[key], MAX_SECTION_CHARS)

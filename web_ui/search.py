@@ -6,7 +6,7 @@ from flask import Blueprint, render_template, request
 
 from web_ui.auth import audit
 from web_ui.context import services
-from web_ui.search_index import parse_query
+from web_ui.search_index import Hit, parse_query
 
 bp = Blueprint("search", __name__)
 
@@ -19,7 +19,8 @@ def index():
     """Sessions containing every word (or "quoted phrase") of the query."""
     svc = services()
     query = request.args.get("q", "")[:MAX_QUERY].strip()
-    hits, total = [], 0
+    hits: list[Hit] = []
+    total = 0
     if parse_query(query):
         hits, total = svc.index.search(query, svc.keys.identity(), limit=SHOWN)
         # The query itself may be a client's name: it stays out of the audit log.

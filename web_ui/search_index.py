@@ -18,6 +18,7 @@ import threading
 from array import array
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from appliance import age
 from appliance.storage import Storage
@@ -66,7 +67,8 @@ def _starts(lengths) -> array:
     return starts
 
 
-def _second(value: object) -> int:
+def _second(value: Any) -> int:
+    """Whole seconds from the stored JSON; -1 for anything that is not a number."""
     try:
         return max(0, int(float(value)))
     except (TypeError, ValueError):
@@ -278,7 +280,9 @@ class SearchIndex:
         return [self._hit(d, terms) for d in docs[:limit]], len(docs)
 
     def _hit(self, doc: Doc, terms: list[str]) -> Hit:
-        snippets, used, matches = [], set(), 0
+        snippets: list[Snippet] = []
+        used: set[int] = set()
+        matches = 0
         for term in terms:
             start = doc.folded.find(term)
             while start != -1:

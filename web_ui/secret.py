@@ -17,7 +17,7 @@ from pathlib import Path
 from appliance.errors import StorageError
 from appliance.storage import fsync_dir
 
-SECRET_FILE = "web_secret.key"
+SECRET_FILE = "web_secret.key"  # noqa: S105 - the name of the file, not a secret
 KEY_BYTES = 32
 
 

@@ -108,5 +108,5 @@ def run(cfg: Config) -> int:
              cfg.web.workers)
     sys.stdout.flush()
     sys.stderr.flush()
-    os.execve(argv[0], argv, env)
+    os.execve(argv[0], argv, env)  # noqa: S606 - argv[0] is sys.executable
     return 1  # not reached: execve replaces the process or raises

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import json
 
-from flask import (Blueprint, Response, abort, flash, g, redirect, render_template, request,
-                   url_for)
+from flask import Blueprint, Response, abort, flash, g, redirect, render_template, request, url_for
 
 from appliance import age
 from appliance.errors import InvalidStateError, SessionNotFoundError

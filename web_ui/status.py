@@ -127,7 +127,7 @@ class ServiceProbe:
         answers = done.stdout.split()
         if len(answers) != len(UNITS):  # no systemd here (a container or a laptop)
             return [ServiceState(u, "unknown") for u in UNITS]
-        return [ServiceState(u, a) for u, a in zip(UNITS, answers)]
+        return [ServiceState(u, a) for u, a in zip(UNITS, answers, strict=True)]
 
 
 def waiting_sessions(storage: Storage) -> int:
@@ -152,7 +152,7 @@ def journal_errors(now: datetime, limit: int = 8) -> list[tuple[datetime, str]]:
         lines = [(entry["__REALTIME_TIMESTAMP"], str(entry.get("MESSAGE", "")))
                  for entry in reader]
         reader.close()
-    except Exception as error:  # journald absent or unreadable: the page still works
+    except Exception as error:  # noqa: BLE001 - journald absent or unreadable: the page still works
         log.debug("journal not readable: %s", error)
         return []
     return lines[-limit:][::-1]

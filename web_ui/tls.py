@@ -16,7 +16,7 @@ import ipaddress
 import socket
 import struct
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from cryptography import x509
@@ -61,8 +61,10 @@ def _ipv6_addresses() -> list[ipaddress.IPv6Address]:
 
 def lan_addresses() -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
     """The machine's own addresses (loopback and IPv6 link-local left out)."""
-    found = []
-    for ip in [*_ipv4_addresses(), *_ipv6_addresses()]:
+    found: list[ipaddress.IPv4Address | ipaddress.IPv6Address] = []
+    candidates: list[ipaddress.IPv4Address | ipaddress.IPv6Address] = [
+        *_ipv4_addresses(), *_ipv6_addresses()]
+    for ip in candidates:
         # fe80:: addresses need a zone id in a URL, so no browser uses them with TLS.
         if not ip.is_loopback and not (ip.version == 6 and ip.is_link_local) and ip not in found:
             found.append(ip)
@@ -80,7 +82,7 @@ def subject_names(hostname: str | None = None) -> tuple[list[str], list]:
 
 def make_certificate(cert_path: Path, key_path: Path, now: datetime | None = None) -> str:
     """Create a new key and self-signed certificate; return its fingerprint."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     names, ips = subject_names()
     key = ec.generate_private_key(ec.SECP256R1())
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0][:64]),
@@ -142,8 +144,8 @@ def describe(cert_path: Path) -> CertInfo | None:
         return None
     try:
         san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-        names = tuple([*san.get_values_for_type(x509.DNSName),
-                       *(str(ip) for ip in san.get_values_for_type(x509.IPAddress))])
+        names = (*san.get_values_for_type(x509.DNSName),
+                 *(str(ip) for ip in san.get_values_for_type(x509.IPAddress)))
     except x509.ExtensionNotFound:
         names = ()
     return CertInfo(fingerprint(cert), cert.not_valid_after_utc, names)

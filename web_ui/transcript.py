@@ -11,6 +11,7 @@ from __future__ import annotations
 import bisect
 from dataclasses import dataclass, field
 from html import escape
+from typing import Any
 
 from markupsafe import Markup
 
@@ -73,7 +74,8 @@ class TranscriptView:
     duration_s: float = 0.0
 
 
-def _num(value: object, default: float = 0.0) -> float:
+def _num(value: Any, default: float = 0.0) -> float:
+    """A number from the stored JSON, where anything else gives ``default``."""
     try:
         return float(value)
     except (TypeError, ValueError):
@@ -82,6 +84,10 @@ def _num(value: object, default: float = 0.0) -> float:
 
 def _list(value: object) -> list[dict]:
     return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
+
+
+def _dict(value: object) -> dict:
+    return value if isinstance(value, dict) else {}
 
 
 class _Speakers:
@@ -122,7 +128,9 @@ def build(result: dict, clinician_name: str = "Clinician") -> TranscriptView:
     lines += _silences(_list(result.get("silences")))
     lines += _bookmarks(_list(result.get("bookmarks")), starts)
     lines.sort(key=lambda item: item[0])
-    metrics = result.get("metrics") if isinstance(result.get("metrics"), dict) else {}
+    metrics = result.get("metrics")
+    if not isinstance(metrics, dict):
+        metrics = {}
     return TranscriptView(
         lines=[line for _, line in lines], flags=flags, talk=_talk(metrics, speakers),
         metrics=metrics, speakers=speakers.classes,
@@ -190,10 +198,9 @@ def _bookmarks(raw: list[dict], starts: list[float]) -> list[tuple[tuple, Line]]
 
 
 def _talk(metrics: dict, speakers: _Speakers) -> list[Talk]:
-    seconds = metrics.get("talk_time_s") if isinstance(metrics.get("talk_time_s"), dict) else {}
-    shares = metrics.get("talk_share") if isinstance(metrics.get("talk_share"), dict) else {}
-    wpm = (metrics.get("words_per_minute")
-           if isinstance(metrics.get("words_per_minute"), dict) else {})
+    seconds = _dict(metrics.get("talk_time_s"))
+    shares = _dict(metrics.get("talk_share"))
+    wpm = _dict(metrics.get("words_per_minute"))
     names = list(dict.fromkeys([*seconds, *shares]))
     return [Talk(str(n), speakers.css(str(n)), _num(seconds.get(n)), _num(shares.get(n)),
                  _num(wpm.get(n)) if n in wpm else None) for n in names]
@@ -221,4 +228,4 @@ def timeline_html(view: TranscriptView) -> Markup:
     Built here rather than in the template because a two-hour session has
     about 1,500 lines and Jinja's per-line overhead would dominate the page.
     """
-    return Markup("\n".join(_line_html(line) for line in view.lines))
+    return Markup("\n".join(_line_html(line) for line in view.lines))  # noqa: S704 - _line_html escapes

@@ -12,7 +12,7 @@ import io
 import re
 from typing import BinaryIO
 
-from appliance.crypto.primitives import CHUNK_SIZE, _COLUMNS, _VERSION_PREFIX
+from appliance.crypto.primitives import _COLUMNS, _VERSION_PREFIX, CHUNK_SIZE
 from appliance.crypto.source import _Source
 from appliance.errors import ArmorError
 

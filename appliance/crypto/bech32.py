@@ -7,7 +7,7 @@ echoing the text, which may be a secret key.
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from appliance.errors import KeyFormatError
 

@@ -12,14 +12,15 @@ import errno
 import io
 import os
 import tempfile
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Iterator, Sequence
+from typing import BinaryIO
 
 from appliance.crypto.keyfiles import _check_recipients
 from appliance.crypto.primitives import CHUNK_SIZE
 from appliance.crypto.stanza import Identity, Recipient
-from appliance.crypto.stream import PathOrFile, StreamReader, StreamWriter, _write_all
+from appliance.crypto.stream import PathOrFile, Sink, StreamReader, StreamWriter, _write_all
 from appliance.errors import HeaderError, HeaderMacError, NoIdentityMatchError, PayloadError
 
 
@@ -55,7 +56,7 @@ class SalvageResult:
     corrupted: bool = False
 
 
-def salvage(src: PathOrFile, dst: BinaryIO, identities: Sequence[Identity]) -> SalvageResult:
+def salvage(src: PathOrFile, dst: Sink, identities: Sequence[Identity]) -> SalvageResult:
     """Copy every complete, authenticated chunk of ``src`` to ``dst``.
 
     For a stream that lost its end (power cut) or has a damaged chunk: copying
@@ -98,7 +99,7 @@ def _atomic_output(path: Path) -> Iterator[BinaryIO]:
     _fsync_dir(path.parent)
 
 
-def _name_file(exc: Exception, path: PathOrFile) -> Exception:
+def _name_file(exc: Exception, path: str | os.PathLike) -> Exception:
     # Same class (callers catch by class), message prefixed with the file name.
     return type(exc)(f"{os.fspath(path)}: {exc}")
 

@@ -9,7 +9,7 @@ upgrade.
 from __future__ import annotations
 
 import os
-from typing import Sequence
+from collections.abc import Sequence
 
 from cryptography.exceptions import InvalidTag, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
@@ -29,7 +29,8 @@ try:  # ML-KEM needs a recent cryptography (and backend); the Pi may run an olde
         _hpke.KEM.MLKEM768_X25519, _hpke.KDF.HKDF_SHA256, _hpke.AEAD.CHACHA20_POLY1305
     )
 except (ImportError, AttributeError, UnsupportedAlgorithm):
-    _hpke = _mlkem = _HYBRID_SUITE = None
+    # Typed as the real modules: every use is behind _require_hybrid().
+    _hpke = _mlkem = _HYBRID_SUITE = None  # type: ignore[assignment]
 
 HYBRID_SUPPORTED = _HYBRID_SUITE is not None
 """True when the installed ``cryptography`` can do ML-KEM-768 + X25519."""
@@ -58,7 +59,7 @@ def _hybrid_public_key(public: bytes):
 class HybridRecipient:
     """A post-quantum age public key (``age1pq1…``, ML-KEM-768 + X25519)."""
 
-    __slots__ = ("_public", "_key")
+    __slots__ = ("_key", "_public")
 
     def __init__(self, public_bytes: bytes):
         _require_hybrid()
@@ -103,7 +104,7 @@ class HybridRecipient:
 class HybridIdentity:
     """A post-quantum age secret key (``AGE-SECRET-KEY-PQ-1…``): a 32-byte seed."""
 
-    __slots__ = ("_seed", "_key", "_x25519", "_recipient")
+    __slots__ = ("_key", "_recipient", "_seed", "_x25519")
 
     def __init__(self, seed: bytes):
         _require_hybrid()

@@ -7,9 +7,8 @@ no mixing of post-quantum and classic recipients) before any work is done.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from typing import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from typing import Protocol, TypeVar
 
 from appliance.crypto.hybrid import HybridIdentity, HybridRecipient
 from appliance.crypto.scrypt import ScryptRecipient
@@ -19,13 +18,22 @@ from appliance.errors import KeyFormatError
 
 
 def _key_lines(text: str) -> Iterator[tuple[int, str]]:
-    for number, line in enumerate(text.splitlines(), start=1):
-        line = line.strip()
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
         if line and not line.startswith("#"):
             yield number, line
 
 
-def _parse_keys(text: str, what: str, pick: Callable[[str], type]) -> list:
+_Key_co = TypeVar("_Key_co", covariant=True)
+
+
+class _KeyClass(Protocol[_Key_co]):
+    """A key class, which parses one line of a key file."""
+
+    def from_str(self, text: str, /) -> _Key_co: ...
+
+
+def _parse_keys(text: str, what: str, pick: Callable[[str], _KeyClass[_Key_co]]) -> list[_Key_co]:
     """Each key line parsed by the class ``pick`` chooses for it; errors name the line."""
     keys = []
     for number, line in _key_lines(text):

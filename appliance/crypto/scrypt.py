@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Sequence
+from collections.abc import Sequence
 
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
@@ -68,7 +68,7 @@ class ScryptRecipient:
 class ScryptIdentity:
     """Open a passphrase-encrypted file; refuses work factors above ``max_work_factor``."""
 
-    __slots__ = ("_passphrase", "_max_work_factor")
+    __slots__ = ("_max_work_factor", "_passphrase")
 
     def __init__(self, passphrase: str, max_work_factor: int = MAX_SCRYPT_WORK_FACTOR):
         self._passphrase = _check_passphrase(passphrase)

@@ -6,7 +6,13 @@ reader, so the underlying file object needs nothing but ``read``.
 
 from __future__ import annotations
 
-from typing import BinaryIO
+from typing import Protocol
+
+
+class Readable(Protocol):
+    """All :class:`_Source` needs of the file it reads (binary files, raw streams)."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
 
 
 class _Source:
@@ -16,9 +22,9 @@ class _Source:
     reader first, so the underlying file object needs nothing but ``read``.
     """
 
-    __slots__ = ("_raw", "_raw_readinto", "_buf", "_pos", "_eof")
+    __slots__ = ("_buf", "_eof", "_pos", "_raw", "_raw_readinto")
 
-    def __init__(self, raw: BinaryIO):
+    def __init__(self, raw: Readable):
         self._raw = raw
         self._raw_readinto = getattr(raw, "readinto", None)
         self._buf = bytearray()

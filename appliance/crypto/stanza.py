@@ -8,8 +8,9 @@ tries each stanza in turn live here too, so each key type applies them alike.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol, Sequence, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 from appliance.crypto.primitives import _COLUMNS, _FILE_KEY_SIZE, _TAG_SIZE, _b64_encode
 from appliance.errors import HeaderError

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import io
 import os
-from typing import BinaryIO, Iterator, Sequence, Union
+from collections.abc import Iterator, Sequence
+from typing import BinaryIO, Literal, Protocol
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
@@ -18,7 +19,7 @@ from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from appliance.crypto.armor import _open_input
 from appliance.crypto.header import _encode_header, _open_payload
 from appliance.crypto.keyfiles import _check_recipients
-from appliance.crypto.primitives import CHUNK_SIZE, _FILE_KEY_SIZE, _NONCE_SIZE, _TAG_SIZE, _hkdf
+from appliance.crypto.primitives import _FILE_KEY_SIZE, _NONCE_SIZE, _TAG_SIZE, CHUNK_SIZE, _hkdf
 from appliance.crypto.stanza import Identity, Recipient
 from appliance.errors import PayloadError, TruncatedStreamError
 
@@ -29,7 +30,15 @@ _NOT_LAST = b"\x00"
 # decrypt_into/encrypt_into (newer cryptography releases) save an allocation per chunk.
 _HAS_INTO = hasattr(ChaCha20Poly1305, "decrypt_into")
 
-PathOrFile = Union[str, os.PathLike, BinaryIO]
+PathOrFile = str | os.PathLike | BinaryIO
+
+
+class Sink(Protocol):
+    """What plaintext or ciphertext is written to: a binary file or a pass-through writer."""
+
+    def write(self, data: memoryview, /) -> int | None: ...
+
+    def flush(self) -> None: ...
 
 
 def _chunk_nonce(counter: int, last: bool) -> bytes:
@@ -38,7 +47,7 @@ def _chunk_nonce(counter: int, last: bool) -> bytes:
     return counter.to_bytes(11, "big") + (_LAST if last else _NOT_LAST)
 
 
-def _write_all(dst: BinaryIO, data) -> None:
+def _write_all(dst: Sink, data) -> None:
     view = memoryview(data)
     while view:
         n = dst.write(view)
@@ -55,9 +64,9 @@ def _fsync(fileobj: BinaryIO) -> None:
     os.fsync(fd)
 
 
-def _open_path(target: PathOrFile, mode: str) -> tuple[BinaryIO, BinaryIO | None]:
+def _open_path(target: PathOrFile, mode: Literal["xb", "rb"]) -> tuple[BinaryIO, BinaryIO | None]:
     if isinstance(target, (str, os.PathLike)):
-        owned = open(target, mode)
+        owned = open(target, mode)  # noqa: SIM115 - the caller closes it (it is returned as owned)
         return owned, owned
     return target, None
 
@@ -95,7 +104,8 @@ class StreamWriter:
             self._start(recipients)
         except BaseException:
             self._close_owned()
-            if self._owned is not None:  # we created it; it holds no usable data
+            # We created it (then fileobj is a path); it holds no usable data.
+            if self._owned is not None and isinstance(fileobj, (str, os.PathLike)):
                 os.unlink(fileobj)
             raise
 
@@ -134,6 +144,7 @@ class StreamWriter:
 
     def _seal(self, chunk: memoryview, last: bool) -> None:
         nonce = _chunk_nonce(self._counter, last)
+        out: memoryview | bytes
         if _HAS_INTO:
             out = self._sealed[: len(chunk) + _TAG_SIZE]
             self._aead.encrypt_into(nonce, chunk, None, out)
@@ -364,8 +375,9 @@ class StreamReader(io.RawIOBase):
         return out
 
     def _close_owned(self) -> None:
-        if getattr(self, "_owned", None) is not None:
-            self._owned.close()
+        owned = getattr(self, "_owned", None)
+        if owned is not None:
+            owned.close()
 
     def close(self) -> None:
         """Release the reader; closes the file only if it opened it from a path."""

@@ -7,7 +7,7 @@ secret key.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 

@@ -29,7 +29,7 @@ import numpy as np
 if __package__ in (None, ""):  # run as a script: make the project importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from faster_whisper.audio import decode_audio  # noqa: E402
+from faster_whisper import decode_audio  # noqa: E402
 
 from appliance import speakers  # noqa: E402
 from appliance.der import DerResult, der, parse_rttm  # noqa: E402

@@ -1,11 +1,13 @@
-"""A booted Debian bookworm (systemd as PID 1) in systemd-nspawn, for the system test.
+"""A booted Debian (systemd as PID 1) in systemd-nspawn, for the system test.
 
-The root file system is made once with debootstrap and cached as a tarball
-(``$HOLDNOTE_TEST_ROOTFS``, default ``/var/cache/holdnote-tests/bookworm-rootfs.tar``);
-each run unpacks a fresh copy, so every run installs on a clean machine. The host's
-apt sources, apt and pip settings and extra CA certificates are copied in, so apt and
+One for each release install.sh supports (``RELEASES``: trixie, bookworm), whatever
+the host runs. Each release's root file system is made once with debootstrap and
+cached as a tarball (``$HOLDNOTE_TEST_CACHE/<release>-rootfs.tar``, by default in
+``/var/cache/holdnote-tests``); each run unpacks a fresh copy, so every run installs
+on a clean machine. The host's apt sources (their suites renamed to the container's
+release), apt and pip settings and extra CA certificates are copied in, so apt and
 pip inside reach the same mirrors as the host. Package downloads are cached across
-runs in bind-mounted directories beside the tarball (apt archives, pip's cache).
+runs in bind-mounted directories beside the tarballs (apt archives, pip's cache).
 
 The container shares the host's network (the web UI inside answers on the host's
 loopback), runs in a cgroup of its own that is removed afterwards, and is driven with
@@ -29,7 +31,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 CACHE_DIR = Path(os.environ.get("HOLDNOTE_TEST_CACHE", "/var/cache/holdnote-tests"))
-ROOTFS_TAR = Path(os.environ.get("HOLDNOTE_TEST_ROOTFS", CACHE_DIR / "bookworm-rootfs.tar"))
+# The releases install.sh supports (Debian 12 and 13, and Raspberry Pi OS on them).
+RELEASES = ("trixie", "bookworm")
 MIRROR_ENV = "HOLDNOTE_TEST_MIRROR"
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
 # A Debian "standard" base plus what a Raspberry Pi OS image has anyway: a D-Bus,
@@ -78,14 +81,26 @@ def host_mirror() -> str:
             return match.group(1)
     sources = Path("/etc/apt/sources.list")
     if sources.exists():
-        match = re.search(r"^deb\s+(?:\[[^]]*\]\s+)?(\S+/debian)/?\s+bookworm", sources.read_text(), re.M)
+        match = re.search(r"^deb\s+(?:\[[^]]*\]\s+)?(\S+/debian)/?\s", sources.read_text(), re.M)
         if match:
             return match.group(1)
     return DEFAULT_MIRROR
 
 
-def ensure_rootfs(tarball: Path = ROOTFS_TAR, log: Path | None = None) -> Path:
-    """The cached bookworm root file system tarball, made with debootstrap if missing."""
+def host_release() -> str:
+    """The host's release codename (bookworm, trixie, ...)."""
+    text = Path("/etc/os-release").read_text()
+    match = re.search(r"^VERSION_CODENAME=\"?([^\"\n]*)", text, re.M)
+    return match.group(1) if match else ""
+
+
+def rootfs_tarball(release: str) -> Path:
+    return CACHE_DIR / f"{release}-rootfs.tar"
+
+
+def ensure_rootfs(release: str, log: Path | None = None) -> Path:
+    """The cached root file system tarball of RELEASE, made with debootstrap if missing."""
+    tarball = rootfs_tarball(release)
     if tarball.exists():
         return tarball
     tarball.parent.mkdir(parents=True, exist_ok=True)
@@ -95,7 +110,7 @@ def ensure_rootfs(tarball: Path = ROOTFS_TAR, log: Path | None = None) -> Path:
             return tarball
         build = tarball.parent / f"build-{uuid.uuid4().hex[:8]}"
         try:
-            _debootstrap(build, log)
+            _debootstrap(release, build, log)
             partial = tarball.with_suffix(".partial")
             subprocess.run(["tar", "--numeric-owner", "--xattrs", "-C", build, "-cf", partial, "."],
                            check=True)
@@ -105,8 +120,8 @@ def ensure_rootfs(tarball: Path = ROOTFS_TAR, log: Path | None = None) -> Path:
     return tarball
 
 
-def _debootstrap(target: Path, log: Path | None) -> None:
-    command = ["debootstrap", f"--include={DEBOOTSTRAP_INCLUDE}", "bookworm", str(target),
+def _debootstrap(release: str, target: Path, log: Path | None) -> None:
+    command = ["debootstrap", f"--include={DEBOOTSTRAP_INCLUDE}", release, str(target),
                host_mirror()]
     if log is not None:
         log.parent.mkdir(parents=True, exist_ok=True)
@@ -157,9 +172,46 @@ def _local_pip_sources() -> set[Path]:
     return found
 
 
-def copy_host_settings(rootfs: Path) -> None:
-    """apt sources and settings, pip settings and extra CA certificates from the host."""
+def _suite_for(suite: str, host: str, release: str) -> str:
+    """bookworm, bookworm-updates, bookworm-security -> trixie, trixie-updates, ..."""
+    if host and (suite == host or suite.startswith(f"{host}-")):
+        return release + suite[len(host):]
+    return suite
+
+
+def retarget_sources(text: str, host: str, release: str) -> str:
+    """apt sources (deb822 or one-line) naming the host's release, renamed to RELEASE's
+    suites; mirrors, components and options are kept."""
+    if host == release:
+        return text
+
+    def deb822(match: re.Match) -> str:
+        return match[1] + " ".join(_suite_for(s, host, release) for s in match[2].split())
+
+    def one_line(match: re.Match) -> str:
+        return match[1] + _suite_for(match[2], host, release)
+
+    text = re.sub(r"^(Suites:[ \t]*)(.*)$", deb822, text, flags=re.M | re.I)
+    return re.sub(r"^(deb(?:-src)?[ \t]+(?:\[[^]]*\][ \t]+)?\S+[ \t]+)(\S+)", one_line, text,
+                  flags=re.M)
+
+
+def _copy_signing_keyrings(text: str, rootfs: Path) -> None:
+    """Keyrings the sources name (Signed-By) that the container's release lacks: a
+    trixie host names debian-archive-keyring.pgp, which bookworm does not have."""
+    for match in re.finditer(r"(?:^Signed-By:[ \t]*|signed-by=)(/[^\s\],]+)", text, re.M | re.I):
+        keyring = Path(match[1])
+        target = rootfs / str(keyring).lstrip("/")
+        if keyring.is_file() and not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(keyring, target)
+
+
+def copy_host_settings(rootfs: Path, release: str) -> None:
+    """apt sources (for RELEASE) and settings, pip settings and extra CA certificates
+    from the host."""
     apt = Path("/etc/apt")
+    host = host_release()
     if (apt / "sources.list").exists():
         shutil.copy(apt / "sources.list", rootfs / "etc/apt/sources.list")
     else:  # the host lists its mirrors in sources.list.d only; debootstrap's would double them
@@ -173,6 +225,11 @@ def copy_host_settings(rootfs: Path) -> None:
                 continue
             (rootfs / "etc/apt" / sub).mkdir(parents=True, exist_ok=True)
             shutil.copy(item, rootfs / "etc/apt" / sub / item.name)
+    sources = [rootfs / "etc/apt/sources.list", *(rootfs / "etc/apt/sources.list.d").glob("*")]
+    for path in sources:
+        if path.suffix in (".list", ".sources") and path.is_file():
+            path.write_text(retarget_sources(path.read_text(), host, release))
+            _copy_signing_keyrings(path.read_text(), rootfs)
     for src, dst in _pip_config_files():
         (rootfs / dst).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(src, rootfs / dst)
@@ -209,9 +266,10 @@ def _remove_cgroup(path: Path) -> None:
 
 @dataclass
 class Container:
-    """One booted container on an unpacked copy of the cached root file system."""
+    """One booted container on an unpacked copy of a release's cached root file system."""
 
     workdir: Path
+    release: str  # one of RELEASES
     name: str = field(init=False)
     binds: list[tuple[Path, str, bool]] = field(default_factory=list)  # host, inside, read-only
     rootfs: Path = field(init=False)
@@ -227,12 +285,13 @@ class Container:
         self.console_log = self.workdir / "console.log"
 
     def unpack(self, tarball: Path) -> None:
-        """A fresh root file system from the cached tarball, with the host's settings."""
+        """A fresh root file system from the release's cached tarball, with the host's
+        settings."""
         self.rootfs.mkdir(parents=True)
         subprocess.run(["tar", "--numeric-owner", "--xattrs", "-xpf", str(tarball),
                         "-C", str(self.rootfs)], check=True)
         (self.rootfs / "etc/hostname").write_text(self.name + "\n")
-        copy_host_settings(self.rootfs)
+        copy_host_settings(self.rootfs, self.release)
         for host, _inside, _ro in self.binds:
             host.mkdir(parents=True, exist_ok=True)
         for source in _local_pip_sources():

@@ -1,8 +1,12 @@
-"""System test: install.sh on a booted Debian bookworm, then the appliance end to end.
+"""System test: install.sh on a booted Debian, then the appliance end to end.
 
-One container (systemd as PID 1, in systemd-nspawn) is shared by the steps below,
-which run in order; a failed step makes the later ones skip, naming it. The steps:
-fresh install with ``--model bundled-tiny``; the web page over TLS from the host,
+On each release install.sh supports, one container (systemd as PID 1, in
+systemd-nspawn) is shared by the steps below, which run in order; a failed step makes
+the later ones skip, naming it. Debian 13 (trixie, what a new Pi gets) runs every
+step; Debian 12 (bookworm) the steps marked ``@on_every_release``: install, TLS,
+setup and login, record -> transcribe -> read. The steps: an unsupported release
+refused without changing anything; a fresh install with ``--model bundled-tiny``;
+the files and the services' sandbox as documented; the web page over TLS from the host,
 pinned to the printed fingerprint; first-run setup with the printed code, and login;
 a recording through the recorder's control socket from an ALSA file device, the
 overnight service started by hand, the draft note read through the web page; an
@@ -12,9 +16,9 @@ while the recorder still records; ``--uninstall`` keeping the data; ``--purge``
 leaving nothing.
 
 Needs root, systemd-nspawn and debootstrap (``make test`` installs them) and the
-network to Debian's mirror and PyPI for the install itself. The root file system
-is cached (see tests/system/container.py); durations go to
-test-artifacts/system/durations.txt.
+network to Debian's mirror and PyPI for the install itself. The root file systems
+are cached (see tests/system/container.py); durations go to
+test-artifacts/system/<release>/durations.txt.
 """
 
 from __future__ import annotations
@@ -49,6 +53,26 @@ ARTIFACTS = REPO / "test-artifacts" / "system"
 HOLDNOTE = ("runuser", "-u", "holdnote", "--", "/opt/holdnote/bin/holdnote")
 # Words of the JFK clip that even the tiny model gets right.
 SPOKEN = "country can do for you"
+# Every step runs on this release; the steps marked @on_every_release on all of them.
+FULL_RELEASE = ct.RELEASES[0]
+# The Python each release's python3 is, and so the appliance's virtualenv.
+PYTHON = {"bookworm": "3.11", "trixie": "3.13"}
+
+
+def on_every_release(test):
+    """Run this step on every supported release, not only on FULL_RELEASE."""
+    test.every_release = True
+    return test
+
+
+def pytest_generate_tests(metafunc):
+    """The module-scoped ``system`` fixture, once per release each step runs on."""
+    if "system" in metafunc.fixturenames:
+        every = getattr(metafunc.function, "every_release", False)
+        # FULL_RELEASE is first in every list: pytest groups a module-scoped fixture's
+        # parameters by their index, so one release's steps run together, in order.
+        releases = ct.RELEASES if every else (FULL_RELEASE,)
+        metafunc.parametrize("system", releases, indirect=True, scope="module")
 
 
 def _missing_requirement() -> str | None:
@@ -70,6 +94,7 @@ class System:
 
     vm: ct.Container
     port: int
+    release: str
     failed: str | None = None
     durations: dict[str, float] = field(default_factory=dict)
     fingerprint: str = ""
@@ -168,34 +193,37 @@ def newer_checkout(vm: ct.Container) -> str:
 
 def save_artifacts(system: System) -> None:
     """Durations always; the journal and install log when a step failed."""
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    artifacts = ARTIFACTS / system.release
+    artifacts.mkdir(parents=True, exist_ok=True)
     lines = [f"{name:32s} {seconds:7.1f} s" for name, seconds in system.durations.items()]
     lines.append(f"{'total':32s} {sum(system.durations.values()):7.1f} s")
-    (ARTIFACTS / "durations.txt").write_text("\n".join(lines) + "\n")
+    (artifacts / "durations.txt").write_text("\n".join(lines) + "\n")
     if system.failed and system.vm.process is not None:
         journal = system.vm.run("journalctl", "-b", "--no-pager", "-o", "short-precise",
                                 check=False, timeout=60)
-        (ARTIFACTS / "journal.txt").write_text(journal.stdout + journal.stderr)
+        (artifacts / "journal.txt").write_text(journal.stdout + journal.stderr)
         log = system.vm.path("/var/log/holdnote-install.log")
         if log.exists():
-            shutil.copy(log, ARTIFACTS / "install.log")
+            shutil.copy(log, artifacts / "install.log")
 
 
 @pytest.fixture(scope="module")
-def system() -> Iterator[System]:
+def system(request) -> Iterator[System]:
+    """A booted container of the release ``request.param``, shared by its steps."""
     reason = _missing_requirement()
     if reason:
         pytest.skip(reason)
+    release = request.param
     started = time.monotonic()
-    workdir = Path(tempfile.mkdtemp(prefix="holdnote-system-", dir="/var/tmp"))
-    tarball = ct.ensure_rootfs(log=ct.CACHE_DIR / "debootstrap.log")
+    workdir = Path(tempfile.mkdtemp(prefix=f"holdnote-system-{release}-", dir="/var/tmp"))
+    tarball = ct.ensure_rootfs(release, log=ct.CACHE_DIR / f"debootstrap-{release}.log")
     rootfs_s = time.monotonic() - started
-    vm = ct.Container(workdir, binds=[
+    vm = ct.Container(workdir, release, binds=[
         # Downloads kept between runs: a warm run fetches only index files.
         (ct.CACHE_DIR / "apt-archives", "/var/cache/apt/archives", False),
         (ct.CACHE_DIR / "pip-cache", "/root/.cache/pip", False),
     ])
-    system = System(vm, free_port())
+    system = System(vm, free_port(), release)
     system.durations["root file system (cached?)"] = rootfs_s
     try:
         vm.unpack(tarball)
@@ -238,6 +266,44 @@ def main_pids(system: System) -> dict[str, str]:
             for unit in ("holdnote-recorder.service", "holdnote-web.service")}
 
 
+@contextmanager
+def fake_os_release(vm: ct.Container, text: str) -> Iterator[None]:
+    """/etc/os-release inside replaced by TEXT for a while."""
+    real = vm.path("/etc/os-release")
+    saved = real.with_name("os-release.holdnote-test")
+    real.rename(saved)  # a symlink to ../usr/lib/os-release: kept as it is
+    try:
+        real.write_text(text)
+        yield
+    finally:
+        real.unlink()
+        saved.rename(real)
+
+
+def test_00_an_unsupported_release_is_refused_and_nothing_changes(system):
+    with system.step("unsupported release refused"):
+        marker = "/var/tmp/holdnote-test-before-install"
+        forky = 'PRETTY_NAME="Debian GNU/Linux forky/sid"\nID=debian\nVERSION_CODENAME=forky\n'
+        with fake_os_release(system.vm, forky):
+            system.vm.run("touch", marker)
+            done = system.install("--model", "bundled-tiny", "--yes")
+            # Files written since, but the journal (it logs this very command) and the
+            # mount points (/run, /tmp: file systems of their own).
+            changed = system.vm.sh(
+                f"find / -xdev -newer {marker} ! -path '/var/log/journal/*' | "
+                "while read -r path; do mountpoint -q \"$path\" || echo \"$path\"; done; "
+                "ls -d /run/lock/holdnote-install.lock 2>/dev/null; getent passwd holdnote",
+                check=False).stdout
+        assert done.returncode == 1, done
+        assert done.stdout == ""
+        assert done.stderr.splitlines() == [(
+            "install.sh: unsupported release: Debian GNU/Linux forky/sid (forky). Holdnote installs "
+            "on Debian 12 (bookworm) or 13 (trixie), or Raspberry Pi OS of those releases, "
+            "64-bit (arm64 or amd64)")]
+        assert changed == ""
+
+
+@on_every_release
 def test_01_fresh_install(system):
     with system.step("fresh install"):
         done = system.install("--model", "bundled-tiny", "--yes")
@@ -250,6 +316,9 @@ def test_01_fresh_install(system):
             assert unit_state(system, unit) == ("active", "enabled"), unit
         failed = system.vm.run("systemctl", "--failed", "--no-legend", "--plain").stdout
         assert failed.strip() == ""
+        python = system.vm.run("/opt/holdnote/bin/python", "-c",
+                               "import sys; print('%d.%d' % sys.version_info[:2])").stdout
+        assert python.strip() == PYTHON[system.release]
 
 
 def test_02_files_and_sandbox_as_documented(system):
@@ -267,13 +336,14 @@ def test_02_files_and_sandbox_as_documented(system):
             report = system.vm.run("systemd-analyze", "security", "--no-pager", unit).stdout
             scores[unit] = float(re.search(r"Overall exposure level for \S+: (\d+\.\d+)",
                                            report).group(1))
-        (ARTIFACTS).mkdir(parents=True, exist_ok=True)
-        (ARTIFACTS / "security-scores.json").write_text(json.dumps(scores, indent=2))
+        (ARTIFACTS / system.release).mkdir(parents=True, exist_ok=True)
+        (ARTIFACTS / system.release / "security-scores.json").write_text(json.dumps(scores, indent=2))
         assert scores["holdnote-recorder.service"] <= 3.5
         assert scores["holdnote-web.service"] <= 2.5
         assert scores["holdnote-transcribe.service"] <= 2.5
 
 
+@on_every_release
 def test_03_web_page_over_tls_from_the_host(system):
     with system.step("web page over TLS"):
         # The client refuses any certificate but the one install.sh printed.
@@ -285,6 +355,7 @@ def test_03_web_page_over_tls_from_the_host(system):
         assert first.status == 200 and first.path == "/setup"
 
 
+@on_every_release
 def test_04_setup_with_the_printed_code_then_login(system):
     with system.step("setup and login"):
         wrong = system.client.submit("/setup", {"code": "AAAA-BBBB-CCCC", "username": USER,
@@ -301,6 +372,7 @@ def test_04_setup_with_the_printed_code_then_login(system):
         assert again.returncode != 0  # the setup code is spent once an account exists
 
 
+@on_every_release
 def test_05_record_transcribe_and_read_the_draft(system):
     with system.step("record, transcribe, read"):
         start = json.loads(system.holdnote("record", "start").stdout)
