@@ -212,6 +212,19 @@ class AsrOptions:
                    vad_threshold=tcfg.vad_threshold, no_speech_threshold=tcfg.no_speech_threshold)
 
 
+def speech_regions(audio: np.ndarray, threshold: float = 0.5) -> list[tuple[int, int]]:
+    """Silero VAD over 16 kHz mono ``audio``: ``[(start_sample, end_sample), ...]``, padded.
+
+    Needs no Whisper model: faster-whisper ships the Silero model itself.
+    """
+    if len(audio) < RATE // 10:
+        return []
+    found = whisper_adapter.speech_timestamps(
+        audio, threshold=threshold, min_silence_ms=VAD_MIN_SILENCE_MS, pad_ms=VAD_PAD_MS,
+        max_speech_s=CHUNK_S)
+    return [(r["start"], r["end"]) for r in found]
+
+
 # --- the recogniser ------------------------------------------------------------------------
 
 
@@ -246,12 +259,7 @@ class Recognizer:
 
     def speech_regions(self, audio: np.ndarray) -> list[tuple[int, int]]:
         """Silero VAD: ``[(start_sample, end_sample), ...]`` of speech, padded."""
-        if len(audio) < RATE // 10:
-            return []
-        found = whisper_adapter.speech_timestamps(
-            audio, threshold=self.options.vad_threshold, min_silence_ms=VAD_MIN_SILENCE_MS,
-            pad_ms=VAD_PAD_MS, max_speech_s=CHUNK_S)
-        return [(r["start"], r["end"]) for r in found]
+        return speech_regions(audio, self.options.vad_threshold)
 
     # -- recognition
 

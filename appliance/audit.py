@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from appliance.errors import AuditError
-from appliance.storage import Storage, iso
+from appliance.storage import Storage, iso, put_setting
 
 GENESIS = "0" * 64
 HEAD_SETTING = "audit_head"
@@ -77,11 +77,7 @@ class AuditLog:
                 "prev_hash, hash) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (seq, ts, actor, action, session_id, source, detail, prev, digest),
             )
-            conn.execute(
-                "INSERT INTO settings(key, value) VALUES(?, ?) "
-                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                (HEAD_SETTING, f"{seq}:{digest}"),
-            )
+            put_setting(conn, HEAD_SETTING, f"{seq}:{digest}")
         return Entry(seq, ts, actor, action, session_id, source, detail, prev, digest)
 
     def entries(self, limit: int | None = None, newest_first: bool = True,

@@ -50,7 +50,7 @@ def open_keys(cfg: config_mod.Config):
     from appliance.storage import Storage
 
     storage = Storage(cfg.paths.data_dir)
-    return KeyStore(storage, cfg.paths.runtime_dir, cfg.security.scrypt_work_factor)
+    return KeyStore.for_config(cfg, storage)
 
 
 def audit_cli(cfg: config_mod.Config, action: str, detail: str | None = None) -> None:
@@ -195,7 +195,7 @@ def cmd_transcribe_file(args: argparse.Namespace) -> int:
         cfg, Path(args.audio), speakers=args.speakers,
         stereo_clinician=args.stereo_clinician, model=args.model,
     )
-    json.dump(result, sys.stdout, indent=2 if args.json else None)
+    json.dump(result.to_json(), sys.stdout, indent=2 if args.json else None)
     sys.stdout.write("\n")
     return EXIT_OK
 

@@ -15,6 +15,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
+import tomli_w
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from appliance.errors import ConfigError
@@ -301,14 +302,14 @@ def load(path: str | os.PathLike | None = None) -> Config:
     return from_dict(data)
 
 
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return repr(value)
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+def to_toml(cfg: Config) -> str:
+    """The whole configuration as a TOML file that :func:`load` reads back equal."""
+    return tomli_w.dumps({section: {key: value for key, value in values.items() if value is not None}
+                          for section, values in cfg.model_dump(mode="json").items()})
+
+
+def _toml_line(key: str, value: Any) -> str:
+    return tomli_w.dumps({key: value}).rstrip("\n")
 
 
 def _bounds(field: Any) -> str:
@@ -337,11 +338,12 @@ def render_template() -> str:
     for section_name in Config.model_fields:
         section = getattr(defaults, section_name)
         lines += ["", f"[{section_name}]", f"# {(type(section).__doc__ or '').strip()}"]
+        values = section.model_dump(mode="json")  # TOML types: strings, not paths
         for key, field in type(section).model_fields.items():
-            value = getattr(section, key)
+            value = values[key]
             lines.append(f"# {field.description}{_bounds(field)}{_choices(field)}")
             if value is None:
                 lines.append(f"# {key} =")
             else:
-                lines.append(f"{key} = {_toml_value(value)}")
+                lines.append(_toml_line(key, value))
     return "\n".join(lines) + "\n"

@@ -208,3 +208,16 @@ def send(socket_path: str | os.PathLike, command: dict, timeout: float = 5.0) ->
     if not isinstance(reply, dict):
         raise RecorderUnavailableError(f"the recorder on {path} answered with invalid JSON")
     return reply
+
+
+def recorder_status(socket_path: str | os.PathLike, timeout: float = 2.0) -> dict:
+    """The recorder daemon's status reply, or ``ok: false, state: unavailable`` with the reason.
+
+    For pages and progress lines that must show something rather than fail.
+    """
+    try:
+        reply = send(socket_path, {"cmd": "status"}, timeout=timeout)
+    except (RecorderUnavailableError, OSError) as error:
+        return {"ok": False, "state": "unavailable", "error": str(error)}
+    return reply if isinstance(reply, dict) else {"ok": False, "state": "unavailable",
+                                                    "error": "unexpected reply"}

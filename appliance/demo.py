@@ -112,9 +112,7 @@ def demo_config(workdir: Path, port: int, run_dir: Path) -> config_mod.Config:
 
 def write_config(cfg: config_mod.Config, path: Path) -> None:
     """Save the configuration, so ``holdnote --config PATH …`` works against the demo."""
-    from web_ui.serve import config_toml
-
-    path.write_text(config_toml(cfg), encoding="utf-8")
+    path.write_text(config_mod.to_toml(cfg), encoding="utf-8")
 
 
 def init_keys(cfg: config_mod.Config) -> str:
@@ -125,7 +123,7 @@ def init_keys(cfg: config_mod.Config) -> str:
 
     storage = Storage(cfg.paths.data_dir)
     passphrase = "demo-" + secrets.token_urlsafe(9)
-    KeyStore(storage, cfg.paths.runtime_dir, cfg.security.scrypt_work_factor).init(
+    KeyStore.for_config(cfg, storage).init(
         DEMO_USER, passphrase)
     AuditLog(storage).append("cli", "keys.init", source="demo", detail=DEMO_USER)
     return passphrase
@@ -248,14 +246,10 @@ def start_recorder(demo: Demo, audio: Path):
 
 
 def recorder_status(demo: Demo) -> dict:
-    """The recorder's status over its control socket ({} while it is not answering)."""
-    from appliance.control import send
-    from appliance.errors import RecorderUnavailableError
+    """The recorder's status over its control socket (``state: unavailable`` while it is not answering)."""
+    from appliance import control
 
-    try:
-        return send(demo.cfg.paths.recorder_socket, {"cmd": "status"}, timeout=2.0)
-    except RecorderUnavailableError:
-        return {}
+    return control.recorder_status(demo.cfg.paths.recorder_socket)
 
 
 def press_record_button(factory, pin: int) -> None:
@@ -319,19 +313,6 @@ def shutdown(demo: Demo) -> None:
 # --- entry point ---------------------------------------------------------------------------
 
 
-def _install_signals(stop: threading.Event) -> Callable[[], None]:
-    def handle(signum, frame) -> None:
-        service.set_from_signal(stop)
-
-    previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
-
-    def restore() -> None:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
-
-    return restore
-
-
 def _audio_seconds(path: Path) -> float:
     with wave.open(str(path), "rb") as wav:
         return wav.getnframes() / wav.getframerate()
@@ -365,7 +346,7 @@ def run(workdir: Path, port: int, out: TextIO | None = None) -> int:
     prepare_workdir(workdir)
     cfg = demo_config(workdir, port, runtime_dir(workdir))
     demo = Demo(cfg, workdir, out, threading.Event())
-    restore_signals = _install_signals(demo.stop)
+    restore_signals = service.install_stop_signals(demo.stop)
     restore_logging = _log_to_file(workdir / "demo.log")
     try:
         return _run(demo)

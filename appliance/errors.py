@@ -115,6 +115,20 @@ class InvalidStateError(StorageError):
     """The session is not in a state that allows this action."""
 
 
+class IllegalTransitionError(InvalidStateError):
+    """A session state change that :data:`appliance.lifecycle.TRANSITIONS` does not allow.
+
+    The message names the session, its state, the state asked for and where it
+    can go instead; ``session_id``, ``current`` and ``to`` hold the same for code.
+    No builtin fits (it is neither a bad argument nor a missing thing), so like
+    its parent it is caught as :class:`InvalidStateError` or :class:`StorageError`.
+    """
+
+    def __init__(self, message: str, *, session_id: int, current: str, to: str):
+        super().__init__(message)
+        self.session_id, self.current, self.to = session_id, current, to
+
+
 class AuditError(HoldnoteError):
     """The audit log cannot be written or read."""
 
@@ -147,6 +161,15 @@ class TranscriptionError(HoldnoteError):
 
 class AudioFormatError(TranscriptionError, ValueError):
     """The audio file is empty, corrupt or in an unsupported format."""
+
+
+class TranscriptFormatError(HoldnoteError, ValueError):
+    """A stored transcript result cannot be read: malformed, or from a newer Holdnote.
+
+    The message names the field at fault (``segments[3].start``) or the version
+    found, and what to do. Not a :class:`TranscriptionError`: the recording is
+    fine, only the stored result is not.
+    """
 
 
 class ModelNotFoundError(TranscriptionError, FileNotFoundError):

@@ -12,15 +12,18 @@ The public recipient is stored in the clear: recording needs no secret.
 from __future__ import annotations
 
 import contextlib
+import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from appliance import age
+from appliance import age, failures
+from appliance.config import Config
 from appliance.errors import (
     AlreadyInitializedError,
     DeviceLockedError,
@@ -33,14 +36,13 @@ from appliance.errors import (
     WeakPassphraseError,
     WrongPassphraseError,
 )
-from appliance.storage import Storage, atomic_write, iso
+from appliance.failures import failure_delay
+from appliance.fsutil import atomic_write
+from appliance.storage import Storage, iso, put_setting
 
 RECIPIENT_SETTING = "practice_recipient"
 IDENTITY_FILE = "identity.txt"
 MIN_PASSPHRASE = 10
-# Failures before each unlock attempt starts to wait, and the longest wait.
-FREE_FAILURES = 2
-MAX_DELAY_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -63,11 +65,28 @@ def check_passphrase(passphrase: str) -> None:
         )
 
 
-def failure_delay(failures: int) -> float:
-    """Seconds to wait before an attempt after ``failures`` consecutive failures."""
-    if failures <= FREE_FAILURES:
-        return 0.0
-    return min(MAX_DELAY_S, 2.0 ** (failures - FREE_FAILURES - 1))
+@dataclass(frozen=True)
+class User:
+    """A clinician account as the admin page lists it."""
+
+    username: str
+    created_at: datetime
+    last_login: datetime | None
+
+
+def record_login(conn: sqlite3.Connection, username: str, moment: str) -> int | None:
+    """Note a web login of ``username`` at ``moment``; the user's id, or None if unknown."""
+    row = conn.execute("SELECT id FROM users WHERE username = ?", (username,)).fetchone()
+    if row is None:
+        return None
+    conn.execute("UPDATE users SET last_login = ? WHERE id = ?", (moment, row["id"]))
+    return row["id"]
+
+
+def user_count(storage: Storage) -> int:
+    """How many clinician accounts exist (none before first-run setup)."""
+    with storage.read() as conn:
+        return conn.execute("SELECT COUNT(*) FROM users").fetchone()[0]
 
 
 class KeyStore:
@@ -91,6 +110,15 @@ class KeyStore:
         self.sleep = sleep
         # Argon2id with the library's defaults (64 MiB, 3 passes); tests pass a cheaper one.
         self.hasher = hasher or PasswordHasher()
+
+    @classmethod
+    def for_config(cls, cfg: Config, storage: Storage) -> KeyStore:
+        """The key store as configured: its runtime directory and scrypt work factor.
+
+        Every process builds its key store here, so none falls back to a default
+        work factor that differs from the configured one.
+        """
+        return cls(storage, cfg.paths.runtime_dir, cfg.security.scrypt_work_factor)
 
     # --- state -----------------------------------------------------------------
 
@@ -143,6 +171,15 @@ class KeyStore:
             has_recovery=bool(recovery),
         )
 
+    def users(self) -> list[User]:
+        """Every account, by name."""
+        with self.storage.read() as conn:
+            rows = conn.execute(
+                "SELECT username, created_at, last_login FROM users ORDER BY username").fetchall()
+        return [User(r["username"], datetime.fromisoformat(r["created_at"]),
+                     datetime.fromisoformat(r["last_login"]) if r["last_login"] else None)
+                for r in rows]
+
     # --- creating and changing slots ---------------------------------------------
 
     def init(self, username: str, passphrase: str) -> str:
@@ -167,10 +204,7 @@ class KeyStore:
                 "VALUES(NULL, 'recovery', ?, ?)",
                 (recovery_slot, iso(self.storage.now())),
             )
-            conn.execute(
-                "INSERT INTO settings(key, value) VALUES(?, ?)",
-                (RECIPIENT_SETTING, str(identity.to_recipient())),
-            )
+            put_setting(conn, RECIPIENT_SETTING, str(identity.to_recipient()))
         self._place(identity)
         return str(recovery)
 
@@ -246,26 +280,31 @@ class KeyStore:
             return False
 
     def open_slot(self, username: str, passphrase: str) -> age.X25519Identity:
-        """Decrypt a user's slot; waits longer after each consecutive failure."""
+        """Decrypt a user's slot; waits longer after each consecutive failure.
+
+        The failures are the account's in :mod:`appliance.failures`, the same
+        count the web login keeps, so one rule covers every passphrase form.
+        """
         with self.storage.connect() as conn:
             row = conn.execute(
-                "SELECT u.id, u.failed_logins, k.slot_enc FROM users u "
+                "SELECT k.slot_enc FROM users u "
                 "JOIN key_slots k ON k.user_id = u.id WHERE u.username = ?",
                 (username,),
             ).fetchone()
+            count = failures.read(conn, failures.USER, failures.user_key(username))
         if row is None:
             raise UnknownUserError(f"no user named {username!r}")
-        delay = failure_delay(row["failed_logins"])
+        delay = failure_delay(count.failures if count else 0)
         if delay:
             self.sleep(delay)
         try:
             plain = age.decrypt(row["slot_enc"], [age.ScryptIdentity(passphrase, 22)])
         except NoIdentityMatchError:
-            self._count_failure(row["id"])
+            self._count_failure(username)
             raise WrongPassphraseError(
                 f"wrong passphrase for {username!r}; nothing was changed"
             ) from None
-        self._reset_failures(row["id"])
+        self._reset_failures(username)
         identity = age.parse_identities(plain.decode("ascii"))[0]
         if not isinstance(identity, age.X25519Identity):  # _seal only ever stores one
             raise KeyFormatError(f"the key slot of {username!r} does not hold an X25519 identity")
@@ -300,6 +339,8 @@ class KeyStore:
         if conn.execute("SELECT 1 FROM users WHERE username = ?", (username,)).fetchone():
             raise UserExistsError(f"a user named {username!r} already exists")
         now = iso(self.storage.now())
+        # A new account (or one re-created by recovery) starts with no failures.
+        failures.clear(conn, failures.USER, failures.user_key(username))
         cursor = conn.execute(
             "INSERT INTO users(username, password_hash, created_at) VALUES(?, ?, ?)",
             (username, self.hasher.hash(passphrase), now),
@@ -336,13 +377,11 @@ class KeyStore:
         self.runtime_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         atomic_write(self.identity_path, f"{identity}\n".encode("ascii"), mode=0o600)
 
-    def _count_failure(self, user_id: int) -> None:
+    def _count_failure(self, username: str) -> None:
         with self.storage.connect() as conn:
-            conn.execute(
-                "UPDATE users SET failed_logins = failed_logins + 1 WHERE id = ?", (user_id,)
-            )
+            failures.record(conn, failures.USER, failures.user_key(username), self.storage.now())
 
-    def _reset_failures(self, user_id: int) -> None:
+    def _reset_failures(self, username: str) -> None:
         with self.storage.connect() as conn:
-            conn.execute("UPDATE users SET failed_logins = 0 WHERE id = ?", (user_id,))
+            failures.clear(conn, failures.USER, failures.user_key(username))
 

@@ -14,8 +14,11 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
+
+# The result types live with the transcript result; imported here, where they are made.
+from appliance.transcript import Metrics, RiskFlag, Silence
 
 UNKNOWN_SPEAKER = "Unknown"
 TEMPLATES = ("SOAP", "DAP", "BIRP")
@@ -68,18 +71,6 @@ def _speech_spans(segments: Sequence[_Segment]) -> list[tuple[float, float]]:
 # --- silences ----------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Silence:
-    """A stretch with no speech, in seconds from the recording start."""
-
-    start: float
-    end: float
-
-    @property
-    def duration(self) -> float:
-        return self.end - self.start
-
-
 def _gaps(segments: Sequence[_Segment], duration_s: float) -> list[Silence]:
     """Every gap between speech, including before the first and after the last word."""
     cursor, gaps = 0.0, []
@@ -108,28 +99,6 @@ _WORD = re.compile(r"[^\W_]+(?:['’-][^\W_]+)*")
 
 def _word_count(text: str) -> int:
     return len(_WORD.findall(text))
-
-
-@dataclass(frozen=True)
-class Metrics:
-    """Talk and silence figures of one session.
-
-    ``words_per_minute`` holds each speaker's rate over their own talk time and,
-    under ``"overall"``, the rate over all talk time. ``turns`` counts changes of
-    speaker plus one. ``longest_silence_s`` is the longest gap in speech whether
-    or not it passed the silence threshold.
-    """
-
-    duration_s: float
-    talk_time_s: dict[str, float]
-    talk_share: dict[str, float]
-    longest_silence_s: float
-    words_per_minute: dict[str, float]
-    turns: int
-    word_count: int
-    words: dict[str, int] = field(default_factory=dict)
-    silence_count: int = 0
-    silence_total_s: float = 0.0
 
 
 def compute_metrics(segments: Iterable[Any], duration_s: float, silences: Sequence[Silence]) -> Metrics:
@@ -205,27 +174,6 @@ def _snippet(text: str) -> str:
 SUICIDE, SELF_HARM, HARM_TO_OTHERS, ABUSE, SUBSTANCE = (
     "suicide", "self-harm", "harm to others", "abuse", "substance crisis",
 )
-
-
-@dataclass(frozen=True)
-class RiskFlag:
-    """One sentence that uses risk language.
-
-    ``start``/``end`` are the times of the segment holding the sentence; ``quote``
-    is the whole sentence and ``term`` the words that matched. ``negated`` is
-    True when the sentence denies the risk ("I'm not suicidal"), which is still
-    flagged. For an answer to a clinician's risk question, ``context`` holds the
-    question and ``term`` what it asked about.
-    """
-
-    category: str
-    start: float
-    end: float
-    speaker: str
-    quote: str
-    negated: bool
-    term: str
-    context: str = ""
 
 
 _ME = r"(?:myself|my\s?self)"
@@ -684,8 +632,8 @@ def note_to_text(note: Mapping) -> str:
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>#|~])")
 
 
-def _md_escape(text: str) -> str:
-    """Escape Markdown and HTML specials so transcript words stay words."""
+def md_escape(text: str) -> str:
+    """Escape Markdown and HTML specials so client and transcript words stay words in any viewer."""
     return _MARKDOWN_SPECIAL.sub(r"\\\1", text)
 
 
@@ -694,7 +642,7 @@ def _md_body(text: str) -> str:
     blocks: list[str] = []
     for line in text.splitlines():
         item = line.lstrip().startswith("- ")
-        rendered = "- " + _md_escape(line.lstrip()[2:]) if item else _md_escape(line.strip())
+        rendered = "- " + md_escape(line.lstrip()[2:]) if item else md_escape(line.strip())
         if item and blocks and blocks[-1].startswith("- "):
             blocks[-1] += "\n" + rendered
         else:
@@ -704,8 +652,8 @@ def _md_body(text: str) -> str:
 
 def note_to_markdown(note: Mapping) -> str:
     """Markdown export; transcript text is escaped so it cannot inject markup."""
-    title = _md_escape(note.get("header", "Session note"))
-    lines = [f"# {title}", "", f"> **{_md_escape(_banner(note))}**", ""]
+    title = md_escape(note.get("header", "Session note"))
+    lines = [f"# {title}", "", f"> **{md_escape(_banner(note))}**", ""]
     for section in note.get("sections", []):
-        lines += [f"## {_md_escape(section['title'])}", "", _md_body(_section_body(section)), ""]
+        lines += [f"## {md_escape(section['title'])}", "", _md_body(_section_body(section)), ""]
     return "\n".join(lines).rstrip() + "\n"

@@ -32,6 +32,7 @@ from appliance.errors import (
     CryptoError,
     DeviceLockedError,
     HoldnoteError,
+    IllegalTransitionError,
     InvalidStateError,
     ModelNotFoundError,
     NotInitializedError,
@@ -41,8 +42,10 @@ from appliance.errors import (
 )
 from appliance.jobstate import Checkpoints, load_voice
 from appliance.keys import KeyStore
+from appliance.lifecycle import can_become
 from appliance.pipeline import Pipeline, Progress, Settings
 from appliance.storage import PENDING_STATES, Session, State, Storage, utcnow
+from appliance.transcript import TranscriptResult
 
 log = logging.getLogger(__name__)
 
@@ -97,12 +100,14 @@ class Job:
                  stop: threading.Event | None = None,
                  recognizer: asr.Recognizer | Callable[[], asr.Recognizer] | None = None,
                  recorder_status: Callable[[], str | None] | None = None,
-                 poll_s: float = RECORDER_POLL_S):
+                 poll_s: float = RECORDER_POLL_S,
+                 storage: Storage | None = None, keys: KeyStore | None = None):
         self.cfg = cfg
         self.now = now
         self.stop = stop or threading.Event()
-        self.storage = Storage(cfg.paths.data_dir, now)
-        self.keys = KeyStore(self.storage, cfg.paths.runtime_dir, cfg.security.scrypt_work_factor)
+        # Taken in like the recorder's; built from the configuration when not given.
+        self.storage = storage or Storage(cfg.paths.data_dir, now)
+        self.keys = keys or KeyStore.for_config(cfg, self.storage)
         self.audit = AuditLog(self.storage)
         self.checkpoints = Checkpoints(self.storage)
         self._recognizer = recognizer
@@ -143,7 +148,7 @@ class Job:
         if session_id is None:
             return self.storage.list_sessions(states=PENDING_STATES, oldest_first=True)
         session = self.storage.get_session(session_id)
-        if session.state not in (*PENDING_STATES, State.FAILED):
+        if not can_become(session.state, State.TRANSCRIBING):
             raise InvalidStateError(
                 f"session {session_id} is {session.state}; only recorded, interrupted, "
                 "failed or unfinished sessions can be transcribed")
@@ -201,10 +206,9 @@ class Job:
     def transcribe_session(self, session: Session, identity, recognizer) -> Outcome:
         """Transcribe one session, resuming from its checkpoint; never raises for its data."""
         sid = session.id
-        allowed = (*PENDING_STATES, State.FAILED)
         try:
-            self.storage.transition(sid, State.TRANSCRIBING, allowed, waiting_reason=None)
-        except InvalidStateError as error:
+            self.storage.transition(sid, State.TRANSCRIBING, waiting_reason=None)
+        except IllegalTransitionError as error:
             log.info("session %s skipped: %s", sid, error)
             return Outcome("skipped", str(error))
         service.status(f"Transcribing session {sid}")
@@ -222,7 +226,7 @@ class Job:
         self._store(session, result)
         return Outcome("done")
 
-    def _run_pipeline(self, session: Session, identity, recognizer) -> dict:
+    def _run_pipeline(self, session: Session, identity, recognizer) -> TranscriptResult:
         if session.audio_path is None or not Path(session.audio_path).exists():
             raise AudioFormatError(
                 "the audio file of this session is missing "
@@ -302,7 +306,7 @@ class Job:
 
     def _failed(self, session: Session, reason: str) -> Outcome:
         self.checkpoints.drop(session.id)
-        self.storage.transition(session.id, State.FAILED, (State.TRANSCRIBING,),
+        self.storage.transition(session.id, State.FAILED,
                                 error=reason, waiting_reason=None, progress=0.0)
         self.audit.append(ACTOR, "transcribe.failed", session_id=session.id, detail=reason)
         log.error("session %s: transcription failed: %s", session.id, reason)
@@ -310,21 +314,21 @@ class Job:
 
     # -- success
 
-    def _store(self, session: Session, result: dict) -> None:
+    def _store(self, session: Session, result: TranscriptResult) -> None:
         """Save transcript, note and flags (encrypted), then move the session to draft."""
         sid = session.id
         recipient = self.keys.recipient()
-        counts = Counter(flag["category"] for flag in result["flags"])
+        counts = Counter(flag.category for flag in result.flags)
         flags = [{"category": c, "count": n} for c, n in sorted(counts.items())]
-        self.storage.save_transcript(sid, age.encrypt(json.dumps(result).encode(), [recipient]))
-        self.storage.save_note(sid, age.encrypt(json.dumps(result["note"]).encode(), [recipient]),
+        self.storage.save_transcript(sid, age.encrypt(result.to_bytes(), [recipient]))
+        self.storage.save_note(sid, age.encrypt(json.dumps(result.note).encode(), [recipient]),
                                author="holdnote")
         flags_enc = age.encrypt(json.dumps(flags).encode(), [recipient])
         self.storage.transition(
-            sid, State.DRAFT, (State.TRANSCRIBING,), progress=1.0, error=None, waiting_reason=None,
+            sid, State.DRAFT, progress=1.0, error=None, waiting_reason=None,
             transcribed_at=self.now(), flags_enc=flags_enc)
         self.checkpoints.drop(sid)
-        detail = f"{len(result['segments'])} segments, {len(result['flags'])} flags"
+        detail = f"{len(result.segments)} segments, {len(result.flags)} flags"
         self.audit.append(ACTOR, "transcribe.done", session_id=sid, detail=detail)
         log.info("session %s: draft ready (%s)", sid, detail)
         if self.cfg.retention.audio == "delete_after_transcription":

@@ -9,7 +9,8 @@ it as an encrypted checkpoint; resuming from it gives the same transcript as
 an uninterrupted run, because every window is cut and decoded from the same
 audio either way. At the end the mono embeddings are clustered, each word gets
 its speaker, words become transcript lines, and the notes module adds silences,
-metrics, risk flags, bookmarks and the draft note.
+metrics, risk flags, bookmarks and the draft note: a
+:class:`~appliance.transcript.TranscriptResult`.
 """
 
 from __future__ import annotations
@@ -22,17 +23,17 @@ import datetime as dt
 import logging
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field, is_dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from appliance import asr, notes, speakers
 from appliance.audiofile import RATE, AudioReader
 from appliance.errors import AudioFormatError, TranscriptionError
+from appliance.transcript import Bookmark, Segment, Silence, TranscriptResult
 
 log = logging.getLogger(__name__)
 
-RESULT_VERSION = 1
 # A pause this long inside one Whisper segment starts a new transcript line.
 LINE_GAP_S = 1.5
 # Stereo files whose channels differ by less than this (dB below the signal)
@@ -112,7 +113,7 @@ class Progress:
 
 
 class Pipeline:
-    """Recording in, transcript result dict out (see :meth:`run`)."""
+    """Recording in, :class:`TranscriptResult` out (see :meth:`run`)."""
 
     def __init__(self, recognizer: asr.Recognizer, settings: Settings = Settings()):
         self.recognizer = recognizer
@@ -123,8 +124,8 @@ class Pipeline:
     def run(self, reader: AudioReader, progress: Progress | None = None, *,
             bookmarks: Sequence[float] = (), session_date=None,
             on_window: Callable[[Progress], None] | None = None,
-            stop: threading.Event | None = None) -> dict:
-        """Transcribe everything ``reader`` holds from ``progress`` on; the result dict.
+            stop: threading.Event | None = None) -> TranscriptResult:
+        """Transcribe everything ``reader`` holds from ``progress`` on; the result.
 
         ``on_window`` is called after each window with the new state (save a
         checkpoint there; raising :class:`asr.Stopped` ends the run cleanly).
@@ -222,26 +223,20 @@ class Pipeline:
     # -- the end: speakers, lines, notes
 
     def finish(self, progress: Progress, bookmarks: Sequence[float] = (),
-               session_date: dt.date | dt.datetime | str | None = None) -> dict:
-        """The result dict from a complete :class:`Progress`."""
+               session_date: dt.date | dt.datetime | str | None = None) -> TranscriptResult:
+        """The result of a complete :class:`Progress`."""
         turns = self._turns(progress)
         segments = _lines(progress.pieces, turns, self._display)
         duration = round(progress.seconds, 2)
         warnings = list(progress.warnings)
         if not segments:
             warnings.append("No speech was recognised in this recording.")
-        result = {
-            "version": RESULT_VERSION,
-            "duration_s": duration,
-            "model": self.recognizer.name,
-            "language": progress.language,
-            "segments": segments,
-            "salvaged": progress.salvaged,
-            "warnings": warnings,
-        }
-        result.update(self._notes(segments, duration, bookmarks,
-                                  session_date or dt.date.today()))  # noqa: DTZ011 - the local date
-        return result
+        facts = self._notes(segments, duration, bookmarks,
+                            session_date or dt.date.today())  # noqa: DTZ011 - the local date
+        return TranscriptResult(
+            duration_s=duration, model=self.recognizer.name, language=progress.language,
+            segments=tuple(segments), salvaged=progress.salvaged, warnings=tuple(warnings),
+            **facts)
 
     def _display(self, label: str) -> str:
         return self.settings.clinician_name if label == speakers.CLINICIAN else label
@@ -254,9 +249,9 @@ class Pipeline:
         return cluster_mono(progress.embeddings, progress.windows, progress.regions,
                             self.settings.speaker_count, self.settings.clinician_voice)
 
-    def _notes(self, segments: list[dict], duration: float, bookmarks: Sequence[float],
+    def _notes(self, segments: list[Segment], duration: float, bookmarks: Sequence[float],
                session_date) -> dict:
-        """Silences, metrics, risk flags, bookmarks and the draft note (notes.py)."""
+        """Silences, metrics, risk flags, bookmarks and the draft note (notes.py), by field."""
         settings = self.settings
         silences = notes.find_silences(segments, duration, settings.silence_threshold_s)
         metrics = notes.compute_metrics(segments, duration, silences)
@@ -266,20 +261,16 @@ class Pipeline:
         note = notes.build_draft_note(
             settings.template, session_date=session_date, duration_s=duration, metrics=metrics,
             silences=silences, flags=flags, bookmarks=marks,
-            speakers=list(dict.fromkeys(s["speaker"] for s in segments)),
+            speakers=list(dict.fromkeys(s.speaker for s in segments)),
             silence_threshold_s=settings.silence_threshold_s)
         return {
-            "silences": [{"start": round(x.start, 2), "end": round(x.end, 2)} for x in silences],
-            "metrics": _plain(metrics),
-            "flags": [_plain(flag) for flag in flags or ()],
-            "bookmarks": marks,
+            "silences": tuple(Silence(round(x.start, 2), round(x.end, 2)) for x in silences),
+            "metrics": metrics,
+            "flags": tuple(flags or ()),
+            "bookmarks": tuple(Bookmark(m["offset"], m["segment_index"], m["speaker"],
+                                        m["snippet"], m["text"]) for m in marks),
             "note": note,
         }
-
-
-def _plain(value) -> dict:
-    """A notes dataclass as a JSON-able dict."""
-    return asdict(value) if is_dataclass(value) and not isinstance(value, type) else dict(value)
 
 
 def release_memory() -> None:
@@ -320,7 +311,8 @@ def _word_labels(words: list, turns: list[speakers.Turn]) -> list[str]:
     return labels
 
 
-def _lines(pieces: list, turns: list[speakers.Turn], display: Callable[[str], str]) -> list[dict]:
+def _lines(pieces: list, turns: list[speakers.Turn],
+           display: Callable[[str], str]) -> list[Segment]:
     """Transcript lines: Whisper segments split where the speaker changes or a pause falls."""
     lines = []
     for _, _, words in pieces:
@@ -333,13 +325,13 @@ def _lines(pieces: list, turns: list[speakers.Turn], display: Callable[[str], st
             current.append((word, label))
         if current:
             lines.append(_line(current, display))
-    return [line for line in lines if line["text"]]
+    return [line for line in lines if line.text]
 
 
-def _line(items: list, display: Callable[[str], str]) -> dict:
+def _line(items: list, display: Callable[[str], str]) -> Segment:
     words = [word for word, _ in items]
-    return {"start": words[0][0], "end": words[-1][1], "speaker": display(items[0][1]),
-            "text": "".join(w[2] for w in words).strip()}
+    return Segment(words[0][0], words[-1][1], display(items[0][1]),
+                   "".join(w[2] for w in words).strip())
 
 
 # --- mono clustering over the whole recording ------------------------------------------------

@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import queue
-import signal
 import threading
 import time
 import warnings
@@ -94,7 +93,7 @@ class Recorder:
         self.cfg = cfg
         self.storage = storage
         self.source = source
-        self.keys = keys or KeyStore(storage, cfg.paths.runtime_dir)
+        self.keys = keys or KeyStore.for_config(cfg, storage)
         self.audit = audit or AuditLog(storage)
         self.light = light or StatusLight(None)
         self.free_bytes = free_bytes or storage.free_bytes
@@ -468,25 +467,6 @@ def _attach_gpio(cfg: Config, pin_factory, recorder: Recorder) -> ButtonPanel | 
     return buttons
 
 
-def _install_signals(stop_event: threading.Event) -> Callable[[], None]:
-    """SIGTERM and SIGINT end the loop (which finishes a running recording cleanly)."""
-    if threading.current_thread() is not threading.main_thread():
-        return lambda: None
-
-    def handle(signum, frame) -> None:
-        # Only set the event (from a thread: see set_from_signal); the loop
-        # notices within one tick. Touching the request queue here could deadlock.
-        service.set_from_signal(stop_event)
-
-    previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGTERM, signal.SIGINT)}
-
-    def restore() -> None:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
-
-    return restore
-
-
 def _recovery_progress() -> None:
     service.watchdog()
     service.extend_timeout(60)
@@ -503,7 +483,7 @@ def run_daemon(cfg: Config, *, pin_factory=None, source: AudioSource | None = No
     """
     stop_event = stop_event or threading.Event()
     storage = Storage(cfg.paths.data_dir, now=now or utcnow)
-    keys = KeyStore(storage, cfg.paths.runtime_dir, cfg.security.scrypt_work_factor)
+    keys = KeyStore.for_config(cfg, storage)
     audit = AuditLog(storage)
     if source is None:
         source = PyAudioSource(cfg.audio.device, AudioFormat(
@@ -512,7 +492,7 @@ def run_daemon(cfg: Config, *, pin_factory=None, source: AudioSource | None = No
     recorder = Recorder(cfg, storage, source, keys=keys, audit=audit)
     recover_sessions(storage, keys, recorder.rescue, audit, progress=_recovery_progress)
     server = ControlServer(cfg.paths.recorder_socket, recorder.handle)
-    restore_signals = _install_signals(stop_event)
+    restore_signals = service.install_stop_signals(stop_event)
     buttons = None
     try:
         # Buttons before the socket: whoever sees the socket answer may press at once.

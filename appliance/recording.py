@@ -25,8 +25,9 @@ from appliance import age
 from appliance.audio import AudioSource, Capture, FrameQueue, StreamPump, wav_header
 from appliance.audit import AuditLog
 from appliance.errors import HoldnoteError, StorageError
+from appliance.fsutil import fsync_dir
 from appliance.recovery import RescueKeys, recover_session
-from appliance.storage import Session, State, Storage, fsync_dir
+from appliance.storage import Session, State, Storage
 
 
 class _Live(NamedTuple):
@@ -163,7 +164,7 @@ class Recording:
         live.file.close()
         duration = live.pump.frames_written / fmt.sample_rate
         session = self.storage.transition(
-            live.session.id, State.RECORDED, (State.RECORDING,),
+            live.session.id, State.RECORDED,
             ended_at=self.storage.now(), duration_s=round(duration, 2), error=note,
         )
         self.rescue.discard(live.session.id)

@@ -29,8 +29,9 @@ from appliance import age
 from appliance.audio import WAV_HEADER_BYTES, AudioFormat
 from appliance.audit import AuditLog
 from appliance.errors import CryptoError, KeyFormatError, NotInitializedError, SessionNotFoundError
+from appliance.fsutil import atomic_output, atomic_write
 from appliance.keys import KeyStore
-from appliance.storage import Session, State, Storage, atomic_output, atomic_write
+from appliance.storage import Session, State, Storage
 
 log = logging.getLogger(__name__)
 
@@ -205,7 +206,7 @@ def recover_session(storage: Storage, session: Session, recipient: age.X25519Rec
         payload = estimate_payload(path)
     seconds = round(max(0, payload - WAV_HEADER_BYTES) / fmt.bytes_per_second, 2)
     storage.transition(
-        session.id, State.INTERRUPTED, (State.RECORDING, State.INTERRUPTED),
+        session.id, State.INTERRUPTED,
         ended_at=_mtime(path) or storage.now(), duration_s=seconds, recovered_s=seconds,
         error=_interruption_text(seconds, completed, reason),
     )

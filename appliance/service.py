@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
 import threading
+from collections.abc import Callable
 
 from systemd import daemon
 
@@ -91,3 +93,28 @@ def set_from_signal(event: threading.Event) -> None:
     ever. A short-lived thread takes the lock once the main thread lets go.
     """
     threading.Thread(target=event.set, name="holdnote-signal", daemon=True).start()
+
+
+def install_stop_signals(stop_event: threading.Event,
+                         signals: tuple[signal.Signals, ...] = (signal.SIGTERM, signal.SIGINT),
+                         ) -> Callable[[], None]:
+    """Make ``signals`` set ``stop_event``; returns a function that restores the old handlers.
+
+    Outside the main thread (where Python allows no handlers) nothing changes.
+    The handler only sets the event (from a thread, see :func:`set_from_signal`):
+    the caller's loop notices within one tick, and touching anything else from
+    a handler could deadlock.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+
+    def handle(signum, frame) -> None:
+        set_from_signal(stop_event)
+
+    previous = {sig: signal.signal(sig, handle) for sig in signals}
+
+    def restore() -> None:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+    return restore

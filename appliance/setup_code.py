@@ -13,6 +13,7 @@ import hmac
 import secrets
 from datetime import datetime, timedelta
 
+from appliance.keys import user_count
 from appliance.storage import Storage, iso
 
 HASH_SETTING = "setup_code_hash"
@@ -35,8 +36,7 @@ class SetupCodes:
 
     def setup_done(self) -> bool:
         """True once any user exists."""
-        with self.storage.connect() as conn:
-            return conn.execute("SELECT COUNT(*) FROM users").fetchone()[0] > 0
+        return user_count(self.storage) > 0
 
     def issue(self) -> str:
         """A new code (replacing any earlier one), formatted XXXX-XXXX-XXXX."""

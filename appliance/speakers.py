@@ -520,16 +520,19 @@ def embed_windows(
     return np.stack(rows), windows
 
 
-def enroll(audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+def enroll(audio: np.ndarray, sample_rate: int = SAMPLE_RATE,
+           regions: Sequence[tuple[float, float]] | None = None) -> np.ndarray:
     """A voice profile (``EMBEDDING_SIZE`` values) from a clean sample of the clinician.
 
     The sample should hold at least 5 s of the clinician speaking alone,
-    ideally 30 s or more, recorded with the session microphone. Pass the result
-    to :func:`diarize_mono` as ``clinician_voice``.
+    ideally 30 s or more, recorded with the session microphone. ``regions``
+    are its speech ``(start_s, end_s)`` (the device passes Silero VAD's);
+    without them the energy detector (:func:`speech_regions`) finds them.
+    Pass the result to :func:`diarize_mono` as ``clinician_voice``.
     """
     audio = _check_audio(audio)
     _check_rate(sample_rate)
-    regions = speech_regions(audio, sample_rate)
+    regions = list(regions) if regions is not None else speech_regions(audio, sample_rate)
     speech_s = sum(e - s for s, e in regions)
     if speech_s < _MIN_ENROLL_SPEECH_S:
         raise AudioFormatError(

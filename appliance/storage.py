@@ -1,9 +1,21 @@
 """The data directory and the SQLite database: schema, migrations, sessions.
 
-One owner for everything on disk. The database runs in WAL mode with
+One owner for the data directory, the database file and its schema. The
+database runs in WAL mode with
 ``secure_delete`` so deleted rows are overwritten, not merely unlinked.
 Client-identifying text (client label, transcript, note) only ever reaches
 this module as age ciphertext; the columns that hold it end in ``_enc``.
+
+Each table's SQL lives in one module, its owner (``tests/test_sql_owners.py``
+keeps it so); every other module goes through the owner's functions:
+
+- ``sessions``, ``transcripts``, ``notes``, ``addenda``, ``settings``: this module
+- ``users``, ``key_slots``: :mod:`appliance.keys`
+- ``login_failures``: :mod:`appliance.failures` (one counter for the web login
+  and the key store's unlock)
+- ``web_logins``: :mod:`appliance.logins`
+- ``audit``: :mod:`appliance.audit`
+- ``checkpoints``, ``voice_profiles``: :mod:`appliance.jobstate`
 """
 
 from __future__ import annotations
@@ -13,34 +25,20 @@ import json
 import os
 import shutil
 import sqlite3
-import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from enum import StrEnum
 from pathlib import Path
-from typing import BinaryIO
 
 from appliance.errors import InvalidStateError, SessionNotFoundError, StorageError
+from appliance.fsutil import fsync_dir
+from appliance.lifecycle import PENDING_STATES as PENDING_STATES  # re-exported: callers import it here
+from appliance.lifecycle import TRANSITIONS as TRANSITIONS
+from appliance.lifecycle import State, illegal, sources
 
 DB_NAME = "holdnote.db"
 RECORDINGS = "recordings"
 
-
-class State(StrEnum):
-    """Where a session is in its life. See ARCHITECTURE.md section 3."""
-
-    RECORDING = "recording"
-    RECORDED = "recorded"
-    INTERRUPTED = "interrupted"
-    TRANSCRIBING = "transcribing"
-    DRAFT = "draft"
-    SIGNED = "signed"
-    FAILED = "failed"
-
-
-# States whose audio still waits for the overnight job.
-PENDING_STATES = (State.RECORDED, State.INTERRUPTED, State.TRANSCRIBING)
 
 # Each entry moves the schema from version i to i+1. Never edit a released
 # entry: append a new one, so an upgraded device migrates in place.
@@ -152,10 +150,23 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (scope, key)
     );
     """,
+    # 3: one failed-login counter. The unlock delay counted in
+    # users.failed_logins now counts in login_failures with the web login, so
+    # the column goes (its counts carried over); users.locked_until was never
+    # used. DROP COLUMN needs SQLite 3.35 (bookworm has 3.40).
+    """
+    INSERT INTO login_failures(scope, key, failures, last_failure)
+        SELECT 'user', lower(trim(username)), failed_logins,
+               strftime('%Y-%m-%dT%H:%M:%S+00:00', 'now')
+        FROM users WHERE failed_logins > 0
+        ON CONFLICT(scope, key) DO UPDATE SET failures = max(failures, excluded.failures);
+    ALTER TABLE users DROP COLUMN failed_logins;
+    ALTER TABLE users DROP COLUMN locked_until;
+    """,
 )
 
 _SESSION_COLUMNS = {
-    "ended_at", "duration_s", "state", "audio_path", "channels", "sample_rate",
+    "ended_at", "duration_s", "audio_path", "channels", "sample_rate",
     "bookmarks", "error", "progress", "waiting_reason", "recovered_s", "consent",
     "label_enc", "flags_enc", "audio_deleted_at", "transcribed_at",
 }
@@ -164,6 +175,96 @@ _SESSION_COLUMNS = {
 def utcnow() -> datetime:
     """The current time in UTC (the default clock; tests pass their own)."""
     return datetime.now(UTC)
+
+
+def apply_transition(conn: sqlite3.Connection, session_id: int, to: State,
+                     **fields: object) -> None:
+    """Move a session to ``to`` inside the caller's write transaction, setting ``fields`` too.
+
+    The one writer of ``sessions.state``: the allowed sources come from
+    :data:`appliance.lifecycle.TRANSITIONS`, checked in the same statement that
+    writes, so two processes (say the web UI and the overnight job) cannot both
+    act on a session. :class:`IllegalTransitionError` if the session's state
+    does not allow the move, :class:`SessionNotFoundError` if there is none.
+    Callers that change nothing else use :meth:`Storage.transition`.
+    """
+    Storage.check_columns(fields)
+    values = {"state": str(to), **{k: Storage.column_value(v) for k, v in fields.items()}}
+    assignments = ", ".join(f"{k} = ?" for k in values)
+    allowed = [str(state) for state in sources(to)]
+    marks = ",".join("?" * len(allowed))
+    cursor = conn.execute(
+        # Column names checked above; every value is a placeholder.
+        f"UPDATE sessions SET {assignments} WHERE id = ? AND state IN ({marks})",  # noqa: S608
+        (*values.values(), session_id, *allowed),
+    )
+    if cursor.rowcount == 0:
+        row = conn.execute("SELECT state FROM sessions WHERE id = ?", (session_id,)).fetchone()
+        if row is None:
+            raise SessionNotFoundError(f"no session {session_id}")
+        raise illegal(session_id, row["state"], to)
+
+
+@dataclass(frozen=True)
+class SessionTexts:
+    """A session's encrypted texts (each ``None`` or empty while it has none)."""
+
+    label_enc: bytes | None = field(repr=False)
+    note_enc: bytes | None = field(repr=False)
+    addenda_enc: tuple[bytes, ...] = field(repr=False)
+    result_enc: bytes | None = field(repr=False)
+
+
+# What the search index compares to find changed sessions: the tail of each
+# ciphertext (its authentication tag) changes whenever the text does.
+_FINGERPRINTS = """
+SELECT s.id, s.started_at, s.state,
+       hex(substr(s.label_enc, -16)) AS label_v,
+       t.created_at AS transcript_v,
+       hex(substr(n.note_enc, -16)) AS note_v,
+       a.v AS addenda_v
+FROM sessions s
+LEFT JOIN transcripts t ON t.session_id = s.id
+LEFT JOIN notes n ON n.session_id = s.id
+LEFT JOIN (SELECT session_id, COUNT(*) || ':' || MAX(id) AS v
+             FROM addenda GROUP BY session_id) a ON a.session_id = s.id
+"""
+
+
+def put_setting(conn: sqlite3.Connection, key: str, value: str) -> None:
+    """Store a setting inside the caller's write transaction."""
+    conn.execute(
+        "INSERT INTO settings(key, value) VALUES(?, ?) "
+        "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        (key, value),
+    )
+
+
+def require_session(conn: sqlite3.Connection, session_id: int) -> None:
+    """:class:`SessionNotFoundError` unless the session exists (inside the caller's transaction)."""
+    if conn.execute("SELECT 1 FROM sessions WHERE id = ?", (session_id,)).fetchone() is None:
+        raise SessionNotFoundError(f"no session {session_id}")
+
+
+def note_for_update(conn: sqlite3.Connection, session_id: int) -> sqlite3.Row | None:
+    """The note's ciphertext and signature time, read inside the caller's write transaction."""
+    return conn.execute(
+        "SELECT note_enc, signed_at FROM notes WHERE session_id = ?", (session_id,)
+    ).fetchone()
+
+
+def write_note(conn: sqlite3.Connection, session_id: int, note_enc: bytes, author: str,
+               moment: datetime, signed: bool = False) -> None:
+    """Replace an existing note; ``signed`` also records ``author`` as its signer."""
+    if signed:
+        conn.execute(
+            "UPDATE notes SET note_enc = ?, updated_at = ?, updated_by = ?, signed_at = ?, "
+            "signed_by = ? WHERE session_id = ?",
+            (note_enc, iso(moment), author, iso(moment), author, session_id))
+    else:
+        conn.execute(
+            "UPDATE notes SET note_enc = ?, updated_at = ?, updated_by = ? WHERE session_id = ?",
+            (note_enc, iso(moment), author, session_id))
 
 
 def iso(moment: datetime) -> str:
@@ -253,44 +354,6 @@ def _statements(script: str) -> Iterator[str]:
             pending = ""
     if pending.strip():
         yield pending
-
-
-@contextlib.contextmanager
-def atomic_output(path: Path, mode: int = 0o600, suffix: str = ".tmp") -> Iterator[BinaryIO]:
-    """A file to write that replaces ``path`` only if the block completes.
-
-    Temporary file in the same directory, fsync, rename, fsync the directory:
-    after a crash ``path`` holds either the old or the new content, never a mix.
-    """
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            os.fchmod(handle.fileno(), mode)
-            yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    fsync_dir(path.parent)
-
-
-def atomic_write(path: Path, data: bytes, mode: int = 0o600) -> None:
-    """Write ``data`` so that ``path`` holds either the old or the new content."""
-    with atomic_output(path, mode) as handle:
-        handle.write(data)
-
-
-def fsync_dir(directory: Path) -> None:
-    """Make a rename or unlink in ``directory`` durable."""
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class Storage:
@@ -421,11 +484,7 @@ class Storage:
             if value is None:
                 conn.execute("DELETE FROM settings WHERE key = ?", (key,))
             else:
-                conn.execute(
-                    "INSERT INTO settings(key, value) VALUES(?, ?) "
-                    "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                    (key, value),
-                )
+                put_setting(conn, key, value)
 
     # --- sessions ----------------------------------------------------------
 
@@ -483,8 +542,8 @@ class Storage:
 
     def update_session(self, session_id: int, **fields: object) -> Session:
         """Change columns of a session; unknown column names are a programming error."""
-        self._check_columns(fields)
-        values = {k: self._column_value(v) for k, v in fields.items()}
+        self.check_columns(fields)
+        values = {k: self.column_value(v) for k, v in fields.items()}
         assignments = ", ".join(f"{k} = ?" for k in values)
         with self.connect() as conn:
             cursor = conn.execute(
@@ -497,14 +556,21 @@ class Storage:
         return self.get_session(session_id)
 
     @staticmethod
-    def _check_columns(fields: Mapping[str, object]) -> None:
-        """Column names go into SQL text, so they must be known ones."""
+    def check_columns(fields: Mapping[str, object]) -> None:
+        """Column names go into SQL text, so they must be known ones.
+
+        ``state`` is refused: only :func:`apply_transition` writes it.
+        """
+        if "state" in fields:
+            raise ValueError("the session state changes only through Storage.transition, "
+                             "which checks appliance.lifecycle.TRANSITIONS")
         unknown = set(fields) - _SESSION_COLUMNS
         if unknown:
             raise ValueError(f"not session columns: {sorted(unknown)}")
 
     @staticmethod
-    def _column_value(value: object) -> object:
+    def column_value(value: object) -> object:
+        """A Python value as the sessions table stores it."""
         if isinstance(value, datetime):
             return iso(value)
         if isinstance(value, (list, tuple)):
@@ -515,32 +581,15 @@ class Storage:
             return str(value)
         return value
 
-    def transition(self, session_id: int, to: State, allowed_from: tuple[State, ...],
-                   **fields: object) -> Session:
-        """Move a session to ``to`` only if it is in one of ``allowed_from``.
+    def transition(self, session_id: int, to: State, **fields: object) -> Session:
+        """Move a session to ``to`` if the lifecycle allows it, setting ``fields`` too.
 
-        The check and the change happen in one transaction, so two processes
-        (say the web UI and the overnight job) cannot both act on a session.
+        The session as it is afterwards. :class:`IllegalTransitionError` if
+        :data:`appliance.lifecycle.TRANSITIONS` has no move from its current
+        state to ``to``; see :func:`apply_transition`.
         """
-        self._check_columns(fields)
-        values = {"state": str(to), **{k: self._column_value(v) for k, v in fields.items()}}
-        assignments = ", ".join(f"{k} = ?" for k in values)
-        marks = ",".join("?" * len(allowed_from))
         with self.connect() as conn:
-            cursor = conn.execute(
-                # Column names checked above; every value is a placeholder.
-                f"UPDATE sessions SET {assignments} WHERE id = ? AND state IN ({marks})",  # noqa: S608
-                (*values.values(), session_id, *[str(s) for s in allowed_from]),
-            )
-            if cursor.rowcount == 0:
-                current = conn.execute(
-                    "SELECT state FROM sessions WHERE id = ?", (session_id,)
-                ).fetchone()
-                if current is None:
-                    raise SessionNotFoundError(f"no session {session_id}")
-                raise InvalidStateError(
-                    f"session {session_id} is {current['state']}, cannot become {to}"
-                )
+            apply_transition(conn, session_id, to, **fields)
         return self.get_session(session_id)
 
     def add_bookmark(self, session_id: int, offset_s: float) -> Session:
@@ -601,6 +650,59 @@ class Storage:
             return conn.execute(
                 "SELECT * FROM notes WHERE session_id = ?", (session_id,)
             ).fetchone()
+
+    def load_note_with_addenda(
+            self, session_id: int) -> tuple[sqlite3.Row | None, list[sqlite3.Row]]:
+        """The note row and its addenda (oldest first) from one snapshot; ``(None, [])`` before a draft."""
+        with self.read() as conn:
+            row = conn.execute(
+                "SELECT * FROM notes WHERE session_id = ?", (session_id,)).fetchone()
+            if row is None:
+                return None, []
+            addenda = conn.execute(
+                "SELECT id, text_enc, created_at, author FROM addenda WHERE session_id = ? "
+                "ORDER BY id", (session_id,)).fetchall()
+        return row, addenda
+
+    def add_addendum(self, session_id: int, text_enc: bytes, author: str) -> None:
+        """Append an encrypted addendum; refused unless the note is signed."""
+        with self.connect() as conn:
+            row = conn.execute(
+                "SELECT signed_at FROM notes WHERE session_id = ?", (session_id,)).fetchone()
+            if row is None or not row["signed_at"]:
+                raise InvalidStateError("Addenda are for signed notes; edit the draft instead.")
+            conn.execute(
+                "INSERT INTO addenda(session_id, text_enc, created_at, author) VALUES(?, ?, ?, ?)",
+                (session_id, text_enc, iso(self.now()), author))
+
+    # --- search ----------------------------------------------------------------
+
+    def search_fingerprints(self) -> list[sqlite3.Row]:
+        """Every session's id, start, state and tags that change with its texts.
+
+        ``label_v``, ``transcript_v``, ``note_v`` and ``addenda_v`` change when
+        the label, transcript, note or addenda do, so a search index decrypts
+        only the sessions that changed.
+        """
+        with self.read() as conn:
+            return conn.execute(_FINGERPRINTS).fetchall()
+
+    def session_texts(self, session_id: int) -> SessionTexts:
+        """The ciphertexts a search index reads for one session, from one snapshot."""
+        with self.read() as conn:
+            label = conn.execute("SELECT label_enc FROM sessions WHERE id = ?",
+                                 (session_id,)).fetchone()
+            note = conn.execute("SELECT note_enc FROM notes WHERE session_id = ?",
+                                (session_id,)).fetchone()
+            addenda = conn.execute("SELECT text_enc FROM addenda WHERE session_id = ? "
+                                   "ORDER BY id", (session_id,)).fetchall()
+            result = conn.execute("SELECT result_enc FROM transcripts WHERE session_id = ?",
+                                  (session_id,)).fetchone()
+        if label is None:
+            raise SessionNotFoundError(f"no session {session_id}")
+        return SessionTexts(label["label_enc"], note["note_enc"] if note else None,
+                            tuple(a["text_enc"] for a in addenda),
+                            result["result_enc"] if result else None)
 
     # --- deletion ------------------------------------------------------------
 

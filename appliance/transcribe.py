@@ -23,6 +23,7 @@ from appliance.keys import KeyStore
 from appliance.overnight import RECORDER_POLL_S, Job
 from appliance.pipeline import Pipeline, Settings
 from appliance.storage import DB_NAME, Storage, utcnow
+from appliance.transcript import TranscriptResult
 
 log = logging.getLogger(__name__)
 
@@ -38,20 +39,24 @@ def enroll_voice(cfg, wav_path: Path, name: str = jobstate.DEFAULT_VOICE) -> Non
     from appliance import speakers
 
     storage = Storage(cfg.paths.data_dir)
-    recipient = KeyStore(storage, cfg.paths.runtime_dir).recipient()
+    recipient = KeyStore.for_config(cfg, storage).recipient()
     with audiofile.open_audio(Path(wav_path)) as reader:
         audio = reader.read(_MAX_ENROLL_S * audiofile.RATE)
     if not len(audio):
         raise AudioFormatError(f"{wav_path}: the sample holds no audio")
-    profile = speakers.enroll(audio.mean(axis=1))
+    mono = audio.mean(axis=1)
+    # Silero VAD, as for sessions: it tells speech from steady noise better than energy.
+    spans = asr.speech_regions(mono, cfg.transcription.vad_threshold)
+    regions = [(start / audiofile.RATE, end / audiofile.RATE) for start, end in spans]
+    profile = speakers.enroll(mono, audiofile.RATE, regions)
     jobstate.save_voice(storage, recipient, profile, name)
     log.info("voice profile %r stored (%.0f s sample)", name, len(audio) / audiofile.RATE)
 
 
 def transcribe_file(cfg, path: Path, *, speakers: int | None = None,
                     stereo_clinician: str | None = None, model: str | None = None,
-                    recognizer: asr.Recognizer | None = None) -> dict:
-    """Transcribe one WAV/FLAC file (or an age file, when unlocked): the result dict.
+                    recognizer: asr.Recognizer | None = None) -> TranscriptResult:
+    """Transcribe one WAV/FLAC file (or an age file, when unlocked): the result.
 
     Nothing is stored. Uses the enrolled clinician voice when the device has
     one and is unlocked.
@@ -70,7 +75,7 @@ def _file_keys(cfg, path: Path) -> tuple[object | None, np.ndarray | None]:
     if not (Path(cfg.paths.data_dir) / DB_NAME).exists():
         return None, None
     storage = Storage(cfg.paths.data_dir)
-    keys = KeyStore(storage, cfg.paths.runtime_dir)
+    keys = KeyStore.for_config(cfg, storage)
     try:
         identity = keys.identity()
     except DeviceLockedError:
@@ -91,15 +96,15 @@ def _is_age(path: Path) -> bool:
 
 @contextlib.contextmanager
 def _sigterm_sets(event: threading.Event) -> Iterator[None]:
-    """SIGTERM (systemctl stop) asks the job to stop after the current step."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGTERM, lambda *_: service.set_from_signal(event))
+    """SIGTERM (systemctl stop) asks the job to stop after the current step.
+
+    SIGINT keeps its KeyboardInterrupt, so Ctrl-C in a terminal stops at once.
+    """
+    restore = service.install_stop_signals(event, (signal.SIGTERM,))
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        restore()
 
 
 def run_job(cfg, session_id: int | None = None, overnight: bool = False, *,

@@ -21,6 +21,8 @@ Example::
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import io
 import json
 import random
@@ -32,6 +34,7 @@ from datetime import datetime, timedelta, timezone
 from appliance import age
 from appliance.keys import KeyStore
 from appliance.storage import State, Storage
+from appliance.transcript import CURRENT_VERSION, TranscriptResult
 
 USER = "dr.rivera"
 PASSPHRASE = "correct horse battery staple"
@@ -151,6 +154,9 @@ def _metrics(segments: list[dict], silences: list[dict], seconds: float) -> dict
         "words_per_minute": {k: round(words[k] / (talk[k] / 60), 1) for k in talk if talk[k]},
         "turns": turns,
         "word_count": sum(words.values()),
+        "words": words,
+        "silence_count": len(silences),
+        "silence_total_s": round(sum(x["end"] - x["start"] for x in silences), 1),
     }
 
 
@@ -161,7 +167,7 @@ def _flags(segments: list[dict]) -> list[dict]:
             if s["text"].strip() == quote:
                 flags.append({"category": category, "start": s["start"], "end": s["end"],
                               "speaker": speaker, "quote": quote, "negated": negated,
-                              "term": term})
+                              "term": term, "context": ""})
                 break
     return flags
 
@@ -171,14 +177,16 @@ def _bookmarks(rng: random.Random, segments: list[dict], count: int) -> list[dic
     for n in range(count):
         index = rng.randrange(len(segments))
         marks.append({"offset": segments[index]["start"], "segment_index": index,
+                      "speaker": segments[index]["speaker"],
+                      "snippet": segments[index]["text"].strip(),
                       "text": _BOOKMARK_TEXTS[n % len(_BOOKMARK_TEXTS)]})
     return sorted(marks, key=lambda m: m["offset"])
 
 
 def transcript_result(minutes: float = 50, *, seed: int = 0, flags: bool = True,
                       bookmarks: int = 2, extra: Iterable[tuple[float, str, str]] = (),
-                      template: str = "SOAP") -> dict:
-    """A transcription result in the stored format (see the transcription module).
+                      template: str = "SOAP") -> TranscriptResult:
+    """A transcription result, checked by :meth:`TranscriptResult.from_json` on the way.
 
     ``extra`` pins lines ``(seconds, speaker, text)`` into the conversation
     (a unique search word, a ``<script>`` tag for an XSS check). With
@@ -194,14 +202,22 @@ def transcript_result(minutes: float = 50, *, seed: int = 0, flags: bool = True,
     segments, silences = _segments(rng, seconds, pinned)
     metrics = _metrics(segments, silences, seconds)
     result = {
-        "version": 1, "duration_s": round(seconds, 1), "model": MODEL, "language": "en",
+        "version": CURRENT_VERSION, "duration_s": round(seconds, 1), "model": MODEL,
+        "language": "en",
         "segments": segments, "silences": silences, "metrics": metrics,
         "flags": _flags(segments) if flags else [],
         "bookmarks": _bookmarks(rng, segments, bookmarks) if segments else [],
         "salvaged": False, "warnings": [],
     }
     result["note"] = draft_note(result, template)
-    return result
+    return TranscriptResult.from_json(result)
+
+
+def with_first_section(result: TranscriptResult, text: str) -> TranscriptResult:
+    """``result`` with ``text`` in its draft note's first section."""
+    note = copy.deepcopy(dict(result.note))
+    note["sections"][0]["text"] = text
+    return dataclasses.replace(result, note=note)
 
 
 _SECTIONS = {
@@ -214,7 +230,10 @@ _SECTIONS = {
 
 
 def draft_note(result: dict, template: str = "SOAP") -> dict:
-    """The draft note the overnight job writes: objective facts filled, the rest empty."""
+    """The draft note the overnight job writes: objective facts filled, the rest empty.
+
+    ``result`` is the stored JSON form of the result the note belongs to.
+    """
     m = result["metrics"]
     share = m["talk_share"]
     facts = (f"Session length {round(m['duration_s'] / 60)} min. Talk share: "
@@ -261,16 +280,17 @@ def _silent_wav(seconds: float = 1.0, rate: int = 16000) -> bytes:
     return buf.getvalue()
 
 
-def flag_summary(result: dict | None) -> list[dict]:
+def flag_summary(result: TranscriptResult | None) -> list[dict]:
     """The sessions row's flag summary: [{"category", "count"}]."""
     counts: dict[str, int] = {}
-    for flag in (result or {}).get("flags") or []:
-        counts[flag["category"]] = counts.get(flag["category"], 0) + 1
+    for flag in result.flags if result else ():
+        counts[flag.category] = counts.get(flag.category, 0) + 1
     return [{"category": k, "count": v} for k, v in sorted(counts.items())]
 
 
 def add_session(storage: Storage, clock: Clock, recipient: age.X25519Recipient, *,
-                started_at: datetime, result: dict | None = None, label: str | None = None,
+                started_at: datetime, result: TranscriptResult | None = None,
+                label: str | None = None,
                 consent: bool = False, state: State = State.DRAFT,
                 duration_s: float | None = None, progress: float = 0.0,
                 waiting_reason: str | None = None, error: str | None = None) -> int:
@@ -286,12 +306,12 @@ def add_session(storage: Storage, clock: Clock, recipient: age.X25519Recipient, 
     if state in (State.RECORDING, State.SIGNED):
         raise ValueError(f"add_session cannot seed a {state} session; sign through the page")
     if duration_s is None:
-        duration_s = float(result["duration_s"]) if result else 50 * 60.0
+        duration_s = result.duration_s if result else 50 * 60.0
     clock.at = started_at
     session = storage.create_session()
     clock.at = started_at + timedelta(seconds=duration_s)
     ended = State.INTERRUPTED if state == State.INTERRUPTED else State.RECORDED
-    storage.transition(session.id, ended, (State.RECORDING,), ended_at=clock.at,
+    storage.transition(session.id, ended, ended_at=clock.at,
                        duration_s=duration_s, recovered_s=duration_s if ended ==
                        State.INTERRUPTED else None)
     details = {"consent": int(consent)}
@@ -304,26 +324,26 @@ def add_session(storage: Storage, clock: Clock, recipient: age.X25519Recipient, 
             storage.update_session(session.id, waiting_reason=waiting_reason)
         return session.id
     clock.at += timedelta(hours=10)  # the overnight run
-    storage.transition(session.id, State.TRANSCRIBING, (ended,), progress=progress)
+    storage.transition(session.id, State.TRANSCRIBING, progress=progress)
     if state == State.TRANSCRIBING:
         session.audio_path.write_bytes(age.encrypt(_silent_wav(), [recipient]))
         return session.id
     if state == State.FAILED:
-        storage.transition(session.id, State.FAILED, (State.TRANSCRIBING,), error=error)
+        storage.transition(session.id, State.FAILED, error=error)
         return session.id
     _store_result(storage, session.id, result, recipient)
-    storage.transition(session.id, State.DRAFT, (State.TRANSCRIBING,), progress=1.0,
+    storage.transition(session.id, State.DRAFT, progress=1.0,
                        transcribed_at=clock.at)
     storage.delete_audio(session.id)  # retention: delete_after_transcription
     return session.id
 
 
-def _store_result(storage: Storage, session_id: int, result: dict | None,
+def _store_result(storage: Storage, session_id: int, result: TranscriptResult | None,
                   recipient: age.X25519Recipient) -> None:
     if result is None:
         raise ValueError("a transcribed session needs a result")
-    storage.save_transcript(session_id, encrypt_json(result, recipient))
-    storage.save_note(session_id, encrypt_json(result["note"], recipient), author="overnight")
+    storage.save_transcript(session_id, encrypt_json(result.to_json(), recipient))
+    storage.save_note(session_id, encrypt_json(result.note, recipient), author="overnight")
     summary = flag_summary(result)
     if summary:
         storage.update_session(session_id, flags_enc=encrypt_json(summary, recipient))

@@ -11,8 +11,8 @@ import pytest
 
 from appliance import age
 from appliance.age import CHUNK_SIZE
-from appliance.crypto.header import _parse_header
-from appliance.crypto.source import _Source
+from appliance.crypto.header import parse_header
+from appliance.crypto.source import Source
 from appliance.errors import (
     ArmorError,
     CryptoError,
@@ -399,7 +399,7 @@ def test_each_file_gets_a_fresh_file_key_and_nonce(identity, recipient):
     files = [age.encrypt(b"same plaintext", [recipient]) for _ in range(3)]
     file_keys, nonces = set(), set()
     for ciphertext in files:
-        header = _parse_header(_Source(io.BytesIO(ciphertext)))
+        header = parse_header(Source(io.BytesIO(ciphertext)))
         file_keys.add(identity.unwrap(header.stanzas))
         start = header_length(ciphertext)
         nonces.add(ciphertext[start : start + 16])

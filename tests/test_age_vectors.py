@@ -25,9 +25,9 @@ from pathlib import Path
 import pytest
 
 from appliance import age
-from appliance.crypto.header import _parse_header
-from appliance.crypto.primitives import _VERSION_LINE, _b64_encode
-from appliance.crypto.source import _Source
+from appliance.crypto.header import parse_header
+from appliance.crypto.primitives import VERSION_LINE, b64_encode
+from appliance.crypto.source import Source
 from appliance.errors import (
     ArmorError,
     HeaderError,
@@ -192,9 +192,9 @@ def test_armor_round_trip(vector: Vector):
     "vector", params([v for v in VECTORS if not v.armored and v.expect != "header failure"])
 )
 def test_header_round_trip(vector: Vector):
-    source = _Source(io.BytesIO(vector.data))
-    header = _parse_header(source)
-    encoded = header.mac_input + b" " + _b64_encode(header.mac) + b"\n"
+    source = Source(io.BytesIO(vector.data))
+    header = parse_header(source)
+    encoded = header.mac_input + b" " + b64_encode(header.mac) + b"\n"
     assert vector.data.startswith(encoded)
     stanzas = b"".join(s.encode() for s in header.stanzas)
-    assert header.mac_input == _VERSION_LINE + stanzas + b"---"
+    assert header.mac_input == VERSION_LINE + stanzas + b"---"

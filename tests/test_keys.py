@@ -195,3 +195,20 @@ def test_unlocked_identity_decrypts_with_stock_age(keystore, recovery_key, tmp_p
                          capture_output=True, timeout=30)
     assert out.returncode == 0, out.stderr
     assert out.stdout == b"readable with standard tools"
+
+
+def test_every_process_uses_the_configured_work_factor(tmp_path):
+    from appliance.keys import KeyStore
+    from appliance.overnight import Job
+    from appliance.storage import Storage
+
+    from .conftest import make_config
+
+    cfg = make_config(tmp_path, security={"scrypt_work_factor": 11})
+    storage = Storage(cfg.paths.data_dir)
+    KeyStore.for_config(cfg, storage).init(USER, PASSPHRASE)
+    # The passphrase slot's scrypt stanza carries the work factor it was sealed with.
+    assert all(b"-> scrypt " in blob and blob.split(b"\n")[1].split()[-1] == b"11"
+               for blob in slots(storage).values() if b"-> scrypt " in blob)
+    assert any(b"-> scrypt " in blob for blob in slots(storage).values())
+    assert Job(cfg).keys.work_factor == 11

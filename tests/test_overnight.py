@@ -29,6 +29,7 @@ from appliance.errors import InvalidStateError
 from appliance.keys import KeyStore
 from appliance.pipeline import Pipeline, Settings
 from appliance.storage import State, Storage
+from appliance.transcript import CURRENT_VERSION, TranscriptResult
 from tests.conftest import make_config
 from tests.test_asr import RATE, load, recorder_stream
 
@@ -59,11 +60,18 @@ def add_session(storage: Storage, recipient, audio: np.ndarray | None, *, channe
         raw = sealed[:cut_at] if cut_at else sealed
     session.audio_path.write_bytes(raw)
     seconds = 0.0 if audio is None else len(audio) / RATE
-    storage.transition(session.id, state, (State.RECORDING,), ended_at=storage.now(),
+    storage.transition(session.id, state, ended_at=storage.now(),
                        duration_s=seconds, error=error)
     for mark in bookmarks:
         storage.add_bookmark(session.id, mark)
     return storage.get_session(session.id)
+
+
+def walk(storage: Storage, session_id: int, *states: State, **fields) -> None:
+    """Move a session through ``states`` the way the job would; ``fields`` go with the last."""
+    for state in states[:-1]:
+        storage.transition(session_id, state)
+    storage.transition(session_id, states[-1], **fields)
 
 
 def decrypt_json(blob: bytes, keystore: KeyStore):
@@ -146,6 +154,8 @@ def test_a_recorded_session_becomes_an_encrypted_draft(job_cfg, store, keys, clo
     result = decrypt_json(raw, keys)
     assert {"version", "duration_s", "model", "language", "segments", "silences", "metrics",
             "flags", "bookmarks", "note", "salvaged", "warnings"} <= set(result)
+    assert result["version"] == CURRENT_VERSION
+    assert TranscriptResult.from_json(result).to_json() == result  # stored as the typed result
     assert {s["speaker"] for s in result["segments"]} == {"Clinician", "Client"}
     assert any("burden" in s["text"] for s in result["segments"])
     note = decrypt_json(store.load_note(session.id)["note_enc"], keys)
@@ -291,7 +301,7 @@ def reference_result(job_cfg, recognizer, dialogue) -> dict:
     audio = quantized(long_audio(dialogue))
     blocks = iter([audio[i:i + RATE * 7, None] for i in range(0, len(audio), RATE * 7)])
     reader = AudioReader(blocks, 1, RATE, ReadStatus())
-    return Pipeline(recognizer, Settings.from_config(job_cfg)).run(reader)
+    return Pipeline(recognizer, Settings.from_config(job_cfg)).run(reader).to_json()
 
 
 class FakeRecorder:
@@ -442,7 +452,7 @@ def test_sigterm_ends_the_job_cleanly_at_a_checkpoint(tmp_path, store, keys, dia
 def test_one_session_on_request_and_a_retry_of_a_failed_one(job_cfg, store, keys, clock,
                                                            recognizer, dialogue):
     session = add_session(store, keys.recipient(), dialogue["jfk"])
-    store.transition(session.id, State.FAILED, (State.RECORDED,), error="out of memory")
+    walk(store, session.id, State.TRANSCRIBING, State.FAILED, error="out of memory")
     assert transcribe.run_job(job_cfg, session_id=session.id, now=clock, recognizer=recognizer) == 0
     assert store.get_session(session.id).state == State.DRAFT
     with pytest.raises(InvalidStateError, match="is draft"):
@@ -495,12 +505,12 @@ def test_old_sessions_are_deleted_but_never_untranscribed_ones(tmp_path, recover
     storage = Storage(cfg.paths.data_dir, clock)
     keys = KeyStore(storage, cfg.paths.runtime_dir, work_factor=10)
     old_done = add_session(storage, keys.recipient(), dialogue["jfk"])
-    storage.transition(old_done.id, State.SIGNED, (State.RECORDED,))
+    walk(storage, old_done.id, State.TRANSCRIBING, State.DRAFT, State.SIGNED)
     keys.lock()  # so the waiting session stays waiting, however old it gets
     old_waiting = add_session(storage, keys.recipient(), dialogue["jfk"])
     clock.at = local(month=3, day=4, hour=1)
     recent = add_session(storage, keys.recipient(), dialogue["jfk"])
-    storage.transition(recent.id, State.SIGNED, (State.RECORDED,))
+    walk(storage, recent.id, State.TRANSCRIBING, State.DRAFT, State.SIGNED)
 
     transcribe.run_job(cfg, overnight=True, now=clock, recognizer=never_load)
     remaining = {s.id for s in storage.list_sessions()}

@@ -2,7 +2,7 @@
 
 The synthetic dialogues have a clinician and a client (espeak-ng voices); the
 stereo files carry a lavalier per person with 30% crosstalk. DER is scored
-with appliance.der against each file's reference RTTM.
+with tests/der.py against each file's reference RTTM.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import pytest
 from faster_whisper import decode_audio
 
 from appliance import speakers
-from appliance.der import der, parse_rttm
+from tests.der import der, parse_rttm
 from appliance.errors import AudioFormatError
 from appliance.speakers import CLIENT, CLINICIAN, Turn
 

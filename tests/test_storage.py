@@ -2,15 +2,33 @@
 
 from __future__ import annotations
 
+import inspect
 import os
+import re
 import sqlite3
 import stat
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 
-from appliance.errors import InvalidStateError, SessionNotFoundError, StorageError
-from appliance.storage import MIGRATIONS, State, Storage, atomic_write
+from appliance import lifecycle
+from appliance.errors import (
+    IllegalTransitionError,
+    InvalidStateError,
+    SessionNotFoundError,
+    StorageError,
+)
+from appliance.fsutil import atomic_write
+from appliance.storage import (
+    MIGRATIONS,
+    PENDING_STATES,
+    TRANSITIONS,
+    State,
+    Storage,
+    apply_transition,
+)
+from tests.lifecycle_support import walk_to
 
 
 def test_data_directory_is_private(storage):
@@ -46,7 +64,7 @@ def test_session_life_cycle(storage):
     assert session.audio_path == storage.recording_path(session.id)
     storage.add_bookmark(session.id, 12.345)
     storage.add_bookmark(session.id, 60)
-    done = storage.transition(session.id, State.RECORDED, (State.RECORDING,), duration_s=75.5)
+    done = storage.transition(session.id, State.RECORDED, duration_s=75.5)
     assert done.state is State.RECORDED
     assert done.bookmarks == (12.35, 60)
     assert done.duration_s == 75.5
@@ -56,8 +74,115 @@ def test_session_life_cycle(storage):
 def test_transition_refuses_the_wrong_state(storage):
     session = storage.create_session()
     with pytest.raises(InvalidStateError, match="is recording, cannot become draft"):
-        storage.transition(session.id, State.DRAFT, (State.TRANSCRIBING,))
+        storage.transition(session.id, State.DRAFT)
     assert storage.get_session(session.id).state is State.RECORDING
+
+
+# --- the lifecycle: one table, one writer -----------------------------------------------
+
+# What the code does today, written out by hand so that a change to the table is a
+# deliberate change here too: stop or recover a recording; recovery retrying itself;
+# the overnight job taking, resuming, finishing or failing a session; a retry of a failed
+# one; signing a draft.
+EXPECTED = {
+    State.RECORDING: {State.RECORDED, State.INTERRUPTED},
+    State.RECORDED: {State.TRANSCRIBING},
+    State.INTERRUPTED: {State.INTERRUPTED, State.TRANSCRIBING},
+    State.TRANSCRIBING: {State.TRANSCRIBING, State.DRAFT, State.FAILED},
+    State.FAILED: {State.TRANSCRIBING},
+    State.DRAFT: {State.SIGNED},
+    State.SIGNED: set(),
+}
+PAIRS = [(a, b) for a in State for b in State]
+
+
+def session_in(storage: Storage, state: State) -> int:
+    session_id = storage.create_session().id
+    walk_to(storage, session_id, state)
+    assert storage.get_session(session_id).state is state
+    return session_id
+
+
+def test_the_table_is_what_the_code_does():
+    assert {k: set(v) for k, v in TRANSITIONS.items()} == EXPECTED
+    assert TRANSITIONS is lifecycle.TRANSITIONS  # storage re-exports the one table
+
+
+@pytest.mark.parametrize(("current", "to"), [p for p in PAIRS if p[1] in EXPECTED[p[0]]])
+def test_every_allowed_transition_works(storage, current, to):
+    session_id = session_in(storage, current)
+    moved = storage.transition(session_id, to, error="why", progress=0.5)
+    assert (moved.state, moved.error, moved.progress) == (to, "why", 0.5)
+
+
+@pytest.mark.parametrize(("current", "to"), [p for p in PAIRS if p[1] not in EXPECTED[p[0]]])
+def test_every_other_transition_is_refused_and_says_what_is_allowed(storage, current, to):
+    session_id = session_in(storage, current)
+    with pytest.raises(IllegalTransitionError) as refused:
+        storage.transition(session_id, to, error="must not be written")
+    error = refused.value
+    assert (error.session_id, error.current, error.to) == (session_id, current, to)
+    message = str(error)
+    assert message.startswith(f"session {session_id} is {current}, cannot become {to}")
+    for source in sorted(s for s in State if to in EXPECTED[s]):
+        assert str(source) in message.split(":", 1)[1]
+    assert all(str(onward) in message.split(";")[-1] for onward in EXPECTED[current])
+    after = storage.get_session(session_id)
+    assert (after.state, after.error) == (current, None)
+
+
+def test_refusals_name_the_way_forward(storage):
+    signed = session_in(storage, State.SIGNED)
+    with pytest.raises(IllegalTransitionError, match=(
+            f"session {signed} is signed, cannot become transcribing: only a recorded or "
+            "interrupted or transcribing or failed session can; signed is final")):
+        storage.transition(signed, State.TRANSCRIBING)
+    recorded = session_in(storage, State.RECORDED)
+    with pytest.raises(IllegalTransitionError, match=(
+            "cannot become recording: no move leads to recording, sessions start there; "
+            "from recorded it can become transcribing")):
+        storage.transition(recorded, State.RECORDING)
+
+
+def test_transition_of_a_missing_session_is_not_found(storage):
+    with pytest.raises(SessionNotFoundError):
+        storage.transition(999, State.RECORDED)
+
+
+def test_state_is_not_a_column_to_update(storage):
+    session = storage.create_session()
+    with pytest.raises(ValueError, match="only through Storage.transition"):
+        storage.update_session(session.id, state=State.SIGNED)
+    assert storage.get_session(session.id).state is State.RECORDING
+
+
+def test_pending_states_are_those_waiting_for_the_overnight_job():
+    takes_up = {s for s in State if State.TRANSCRIBING in TRANSITIONS[s]}
+    # A failed session waits for a person to ask again, not for the night run.
+    assert set(PENDING_STATES) == takes_up - {State.FAILED}
+
+
+# Writes of sessions.state in SQL text: "SET state = ?", "SET progress = ?, state = ?",
+# and update_session(..., state=...). The owner builds its SET list from a dict.
+STATE_WRITES = re.compile(r"\bSET\b[^\"'\n]*?\bstate\s*=|update_session\([^)]*\bstate\s*=", re.I)
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_state_writes_are_found_by_the_guard():
+    assert STATE_WRITES.search('conn.execute("UPDATE sessions SET state = ? WHERE id = ?"')
+    assert STATE_WRITES.search("UPDATE sessions SET progress = 1, state = 'draft'")
+    assert STATE_WRITES.search("storage.update_session(7, error=None, state=State.DRAFT)")
+    assert not STATE_WRITES.search("UPDATE notes SET signed_at = ? WHERE session_id = ?")
+
+
+def test_only_the_lifecycle_owner_writes_the_session_state():
+    owner = Path(inspect.getsourcefile(apply_transition) or "")
+    sources = [p for d in ("appliance", "web_ui", "tests") for p in (ROOT / d).rglob("*.py")]
+    found = [f"{path.relative_to(ROOT)}:{text.count(chr(10), 0, hit.start()) + 1}"
+             for path in sources if path.resolve() != Path(__file__).resolve()
+             for text in [path.read_text(encoding="utf-8")]
+             for hit in STATE_WRITES.finditer(text)]
+    assert found == [], f"sessions.state is written outside {owner.name}: use Storage.transition"
 
 
 def test_missing_session_is_not_found(storage):
@@ -76,7 +201,7 @@ def test_list_filters_and_order(tmp_path):
     for day in range(5):
         clock[0] = datetime(2026, 11, 1 + day, 9, tzinfo=timezone.utc)
         ids.append(storage.create_session().id)
-    storage.transition(ids[1], State.RECORDED, (State.RECORDING,))
+    storage.transition(ids[1], State.RECORDED)
     newest = storage.list_sessions()
     assert [s.id for s in newest] == ids[::-1]
     oldest = storage.list_sessions(oldest_first=True, limit=2)
@@ -196,3 +321,64 @@ def test_services_starting_together_migrate_once(tmp_path):
         thread.join(60)
     assert errors == []
     assert Storage(tmp_path / "fresh").count_sessions() == 0
+
+
+def release_2_database(data_dir: Path) -> dict[str, str]:
+    """A database as release 2 of the schema wrote it: a user with a key slot and failures."""
+    from argon2 import PasswordHasher
+
+    from appliance import age
+
+    from .conftest import PASSPHRASE, USER
+
+    identity, recovery = age.X25519Identity.generate(), age.X25519Identity.generate()
+    slot = age.encrypt(f"# Holdnote practice identity\n{identity}\n".encode(),
+                       [age.ScryptRecipient(PASSPHRASE, 10)])
+    hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    data_dir.mkdir(mode=0o700)
+    conn = sqlite3.connect(data_dir / "holdnote.db")
+    conn.executescript("".join(MIGRATIONS[:2]) + "PRAGMA user_version = 2;")
+    with conn:
+        conn.execute("INSERT INTO users(username, password_hash, created_at, failed_logins, "
+                     "last_login) VALUES(?, ?, '2026-01-05T09:00:00+00:00', 4, "
+                     "'2026-02-01T08:30:00+00:00')", (USER, hasher.hash(PASSPHRASE)))
+        conn.execute("INSERT INTO key_slots(user_id, kind, slot_enc, created_at) VALUES(1, "
+                     "'passphrase', ?, '2026-01-05T09:00:00+00:00')", (slot,))
+        conn.execute("INSERT INTO key_slots(user_id, kind, slot_enc, created_at) VALUES(NULL, "
+                     "'recovery', ?, '2026-01-05T09:00:00+00:00')",
+                     (age.encrypt(str(identity).encode(), [recovery.to_recipient()]),))
+        conn.execute("INSERT INTO settings(key, value) VALUES('practice_recipient', ?)",
+                     (str(identity.to_recipient()),))
+    conn.close()
+    return {"identity": str(identity), "recovery": str(recovery)}
+
+
+def test_upgrade_from_release_2_keeps_users_and_drops_unused_columns(tmp_path):
+    from argon2 import PasswordHasher
+
+    from appliance.keys import KeyStore
+    from appliance.logins import Login, Logins
+
+    from .conftest import PASSPHRASE, USER
+
+    keys = release_2_database(tmp_path / "data")
+    storage = Storage(tmp_path / "data")
+    with storage.read() as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+        columns = {row["name"] for row in conn.execute("PRAGMA table_info(users)")}
+        user = conn.execute("SELECT * FROM users").fetchone()
+    assert columns == {"id", "username", "password_hash", "created_at", "last_login"}
+    assert (user["username"], user["created_at"], user["last_login"]) == (
+        USER, "2026-01-05T09:00:00+00:00", "2026-02-01T08:30:00+00:00")
+    sleeps: list[float] = []
+    store = KeyStore(storage, tmp_path / "run", work_factor=10, sleep=sleeps.append,
+                     hasher=PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+    assert store.verify_password(USER, PASSPHRASE)
+    store.unlock(USER, PASSPHRASE)
+    # The four failures counted before the upgrade still cost their wait.
+    assert sleeps == [2.0]
+    assert str(store.identity()) == keys["identity"]
+    store.lock()
+    store.unlock_with_recovery(keys["recovery"])
+    logins = Logins(storage, storage.now, idle_minutes=30, session_hours=12)
+    assert isinstance(logins.check(logins.create(USER, "10.0.0.5")), Login)

@@ -14,10 +14,12 @@ import sys
 import numpy as np
 import pytest
 
-from appliance import age, der, transcribe
+from appliance import age, transcribe
 from appliance.errors import AudioFormatError, DeviceLockedError, ModelNotFoundError
 from appliance.keys import KeyStore
 from appliance.storage import Storage
+from appliance.transcript import RiskFlag, Silence, TranscriptResult
+from tests import der
 from tests.conftest import make_config
 from tests.test_asr import (JFK_TEXT, RATE, load, normalise, recorder_stream, reference,
                             write_wav)
@@ -30,18 +32,18 @@ def dialogue_path(testdata, name: str):
     return testdata / "speech" / "dialogue" / name
 
 
-def score(result: dict, testdata, name: str) -> der.DerResult:
+def score(result: TranscriptResult, testdata, name: str) -> der.DerResult:
     ref = der.parse_rttm(dialogue_path(testdata, f"{name}.rttm"))[name]
-    hyp = [der.Turn(s["start"], s["end"], s["speaker"]) for s in result["segments"]]
+    hyp = [der.Turn(s.start, s.end, s.speaker) for s in result.segments]
     return der.der(ref, hyp, collar=0.25)
 
 
-def flags_between(result: dict, start: float, end: float) -> list[dict]:
-    return [f for f in result["flags"] if start <= f["start"] <= end]
+def flags_between(result: TranscriptResult, start: float, end: float) -> list[RiskFlag]:
+    return [f for f in result.flags if start <= f.start <= end]
 
 
 @pytest.fixture(scope="module")
-def mono_result(tmp_path_factory, tiny_model) -> dict:
+def mono_result(tmp_path_factory, tiny_model) -> TranscriptResult:
     """sleep.mono.wav through transcribe-file with the default configuration."""
     from tests.conftest import TESTDATA
 
@@ -68,38 +70,38 @@ def test_stereo_session_is_labelled_by_microphone(tmp_path, testdata, tiny_model
     batched = asr.Recognizer(tiny_model, asr.AsrOptions.from_config(cfg.transcription))
     result = transcribe.transcribe_file(cfg, dialogue_path(testdata, "sleep.stereo.wav"),
                                         stereo_clinician="left", recognizer=batched)
-    assert RESULT_KEYS <= set(result)
+    assert RESULT_KEYS <= set(result.to_json())
     scored = score(result, testdata, "sleep")
     assert scored.der < 0.05, scored
     assert dict(scored.mapping) == {"clinician": "Dr Rivera", "client": "Client"}
     # Both risk passages surface: the passive death wish and the reply to the question.
     death_wish = flags_between(result, 79, 87)
-    assert death_wish and death_wish[0]["speaker"] == "Client"
-    assert "without me" in death_wish[0]["quote"]
+    assert death_wish and death_wish[0].speaker == "Client"
+    assert "without me" in death_wish[0].quote
     assert flags_between(result, 93, 99)
-    assert result["note"]["template"] == "BIRP" and result["note"]["status"] == "draft"
+    assert result.note["template"] == "BIRP" and result.note["status"] == "draft"
 
 
 # --- one room microphone -------------------------------------------------------------------
 
 
 def test_mono_session_gets_speaker_1_and_2_without_enrolment(mono_result, testdata):
-    assert {s["speaker"] for s in mono_result["segments"]} == {"Speaker 1", "Speaker 2"}
+    assert {s.speaker for s in mono_result.segments} == {"Speaker 1", "Speaker 2"}
     scored = score(mono_result, testdata, "sleep")
     assert scored.der < 0.15, scored
 
 
 def test_silences_metrics_and_note_reflect_the_session(mono_result):
     # The reference has an 8 s pause (under the 10 s threshold) and an 18 s one.
-    assert len(mono_result["silences"]) == 1
-    silence = mono_result["silences"][0]
-    assert 60 <= silence["start"] <= 63 and 78 <= silence["end"] <= 81
-    metrics = mono_result["metrics"]
-    assert set(metrics["talk_time_s"]) == {"Speaker 1", "Speaker 2"}
-    assert all(20 < t < 45 for t in metrics["talk_time_s"].values())
-    assert 12 <= metrics["turns"] <= 15 and metrics["longest_silence_s"] >= 17
-    assert abs(mono_result["duration_s"] - 104.35) < 0.1
-    note = mono_result["note"]
+    assert len(mono_result.silences) == 1
+    silence = mono_result.silences[0]
+    assert 60 <= silence.start <= 63 and 78 <= silence.end <= 81
+    metrics = mono_result.metrics
+    assert set(metrics.talk_time_s) == {"Speaker 1", "Speaker 2"}
+    assert all(20 < t < 45 for t in metrics.talk_time_s.values())
+    assert 12 <= metrics.turns <= 15 and metrics.longest_silence_s >= 17
+    assert abs(mono_result.duration_s - 104.35) < 0.1
+    note = mono_result.note
     assert note["template"] == "SOAP" and note["status"] == "draft"
     objective = next(s for s in note["sections"] if s["key"] == "objective")
     assert objective["auto"] and "Talk time" in objective["text"]
@@ -110,7 +112,7 @@ def test_text_is_close_to_the_reference(mono_result, testdata):
     import jiwer
 
     said = " ".join(normalise(text) for _, _, _, text in reference(testdata, "sleep"))
-    heard = normalise(" ".join(s["text"] for s in mono_result["segments"]))
+    heard = normalise(" ".join(s.text for s in mono_result.segments))
     assert jiwer.wer(said, heard) < 0.3  # tiny.en on synthetic voices
 
 
@@ -120,8 +122,8 @@ def test_short_windows_lose_no_words(tmp_path, mono_result, testdata, recognizer
     cfg = make_config(tmp_path, transcription={"window_minutes": 1.0})
     short = transcribe.transcribe_file(cfg, dialogue_path(testdata, "sleep.mono.wav"),
                                        recognizer=recognizer)
-    long_words = normalise(" ".join(s["text"] for s in mono_result["segments"]))
-    short_words = normalise(" ".join(s["text"] for s in short["segments"]))
+    long_words = normalise(" ".join(s.text for s in mono_result.segments))
+    short_words = normalise(" ".join(s.text for s in short.segments))
     # Whisper hears a few words differently with other context ("burden" or
     # "virgin" from tiny.en); a word lost or split at a cut would change the count.
     assert jiwer.wer(long_words, short_words) < 0.2
@@ -160,7 +162,7 @@ def test_encrypted_recording_when_unlocked_and_when_locked(cfg, recovery_key, ke
     path = tmp_path / "session.wav.age"
     path.write_bytes(age.encrypt(recorder_stream(audio), [keystore.recipient()]))
     result = transcribe.transcribe_file(cfg, path, recognizer=recognizer)
-    assert "ask not what your country" in normalise(" ".join(s["text"] for s in result["segments"]))
+    assert "ask not what your country" in normalise(" ".join(s.text for s in result.segments))
     keystore.lock()
     with pytest.raises(DeviceLockedError, match="log in"):
         transcribe.transcribe_file(cfg, path, recognizer=recognizer)
@@ -171,17 +173,17 @@ def test_cut_short_flac_is_transcribed_as_far_as_it_goes(cfg, testdata, recogniz
     path = tmp_path / "cut.flac"
     path.write_bytes(whole[: len(whole) // 2])
     result = transcribe.transcribe_file(cfg, path, recognizer=recognizer)
-    assert result["salvaged"] is True
-    assert any("cut short" in w for w in result["warnings"])
-    assert normalise(" ".join(s["text"] for s in result["segments"])).startswith("and so my fellow")
+    assert result.salvaged is True
+    assert any("cut short" in w for w in result.warnings)
+    assert normalise(" ".join(s.text for s in result.segments)).startswith("and so my fellow")
 
 
 def test_pure_silence_gives_an_empty_transcript(cfg, recognizer, tmp_path):
     path = write_wav(tmp_path / "silence.wav", np.zeros(RATE * 30))
     result = transcribe.transcribe_file(cfg, path, recognizer=recognizer)
-    assert result["segments"] == [] and result["flags"] == []
-    assert result["silences"] == [{"start": 0.0, "end": 30.0}]
-    assert any("No speech" in w for w in result["warnings"])
+    assert result.segments == () and result.flags == ()
+    assert result.silences == (Silence(0.0, 30.0),)
+    assert any("No speech" in w for w in result.warnings)
 
 
 @pytest.mark.parametrize("content, message", [
@@ -224,6 +226,7 @@ def test_cli_prints_the_result_as_json(tmp_path, testdata, tiny_model):
     result = json.loads(done.stdout)
     assert RESULT_KEYS <= set(result)
     assert normalise(" ".join(s["text"] for s in result["segments"])) == normalise(JFK_TEXT)
+    assert TranscriptResult.from_json(result).to_json() == result  # the typed result, as is
 
 
 def test_cli_reports_bad_input_clearly(tmp_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import socket
 from datetime import timedelta
@@ -173,7 +174,7 @@ def test_client_text_everywhere_renders_inert(user, svc, clock):
                          "quote": XSS, "negated": False, "term": XSS}],
                  bookmarks=[{"offset": 2.0, "segment_index": 0, "text": XSS}],
                  sections={"subjective": XSS})
-    res["warnings"] = [XSS]
+    res = dataclasses.replace(res, warnings=(XSS,))
     session_id = seed(svc, clock, started=START, res=res, label=XSS)
     pages = {
         "list": user.get("/sessions").text,

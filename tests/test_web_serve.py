@@ -32,7 +32,7 @@ from web_ui import secret, serve, tls
 
 
 def _write_config(cfg, path: Path) -> Path:
-    path.write_text(serve.config_toml(cfg))
+    path.write_text(config_mod.to_toml(cfg))
     return path
 
 

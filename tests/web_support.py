@@ -20,7 +20,9 @@ from argon2 import PasswordHasher
 
 from appliance import age
 from appliance.storage import State
+from appliance.transcript import CURRENT_VERSION, TranscriptResult
 from tests.conftest import PASSPHRASE, USER
+from tests.lifecycle_support import walk_to
 
 HTTPS = "https://localhost"
 LAN = "192.168.1.20"
@@ -93,8 +95,12 @@ class Browser:
 
 def result(lines: list[tuple[float, str, str]], *, flags: list[dict] | None = None,
            silences: list[dict] | None = None, bookmarks: list[dict] | None = None,
-           sections: dict[str, str] | None = None) -> dict:
-    """A stored transcription result with the given ``(start, speaker, text)`` lines."""
+           sections: dict[str, str] | None = None) -> TranscriptResult:
+    """A transcription result with the given ``(start, speaker, text)`` lines.
+
+    ``flags``, ``silences`` and ``bookmarks`` are given in their stored JSON form
+    (a flag's ``context``, a bookmark's ``speaker`` and ``snippet`` may be left out).
+    """
     segments = [{"start": start, "end": start + 4.0, "speaker": speaker, "text": text}
                 for start, speaker, text in lines]
     duration = (segments[-1]["end"] + 5) if segments else 60.0
@@ -104,19 +110,22 @@ def result(lines: list[tuple[float, str, str]], *, flags: list[dict] | None = No
     total = sum(talk.values()) or 1
     texts = {"subjective": "", "objective": "Session length 50 min.", "assessment": "",
              "plan": "", **(sections or {})}
-    return {
-        "version": 1, "duration_s": duration, "model": "tiny.en", "language": "en",
+    return TranscriptResult.from_json({
+        "version": CURRENT_VERSION, "duration_s": duration, "model": "tiny.en", "language": "en",
         "segments": segments, "silences": silences or [],
         "metrics": {"duration_s": duration, "talk_time_s": talk,
                     "talk_share": {k: v / total for k, v in talk.items()},
                     "longest_silence_s": 12.0, "words_per_minute": {k: 120.0 for k in talk},
-                    "turns": max(0, len(segments) - 1), "word_count": 42},
-        "flags": flags or [], "bookmarks": bookmarks or [],
+                    "turns": max(0, len(segments) - 1), "word_count": 42,
+                    "words": dict.fromkeys(talk, 21), "silence_count": len(silences or []),
+                    "silence_total_s": sum(s["end"] - s["start"] for s in silences or [])},
+        "flags": [{"context": "", **flag} for flag in flags or []],
+        "bookmarks": [{"speaker": None, "snippet": "", **mark} for mark in bookmarks or []],
         "note": {"template": "SOAP", "status": "draft", "header": "Individual session",
                  "sections": [{"key": k, "title": k.capitalize(), "text": v,
                                "auto": k == "objective"} for k, v in texts.items()]},
         "salvaged": False, "warnings": [],
-    }
+    })
 
 
 def encrypt_json(value: object, recipient) -> bytes:
@@ -133,12 +142,14 @@ def _dummy_audio(path) -> None:
 
 
 def seed(svc, clock: FakeClock, *, started: datetime, state: State = State.DRAFT,
-         res: dict | None = None, label: str | None = None, consent: bool = False,
+         res: TranscriptResult | dict | None = None, label: str | None = None,
+         consent: bool = False,
          duration_s: float = 3000.0, **fields) -> int:
     """A session as the recorder and the overnight job leave it; its id.
 
     The audio file is a small dummy on disk, so deletion can be checked.
-    ``res`` (a :func:`result`) is stored with its draft note and flag summary.
+    ``res`` (a :func:`result`) is stored with its draft note and flag summary; a
+    dict is stored as it is, as an earlier release wrote it.
     """
     saved = clock.at
     clock.at = started
@@ -146,20 +157,21 @@ def seed(svc, clock: FakeClock, *, started: datetime, state: State = State.DRAFT
     clock.at = saved
     _dummy_audio(session.audio_path)
     recipient = svc.keys.recipient()
-    changes = {"state": state, "duration_s": duration_s, "consent": int(consent),
+    changes = {"duration_s": duration_s, "consent": int(consent),
                "ended_at": started + timedelta(seconds=duration_s), **fields}
     if label is not None:
         changes["label_enc"] = age.encrypt(label.encode("utf-8"), [recipient])
     if res is not None:
-        svc.storage.save_transcript(session.id, encrypt_json(res, recipient))
-        svc.storage.save_note(session.id, encrypt_json(res["note"], recipient), "holdnote")
+        stored = res.to_json() if isinstance(res, TranscriptResult) else res
+        svc.storage.save_transcript(session.id, encrypt_json(stored, recipient))
+        svc.storage.save_note(session.id, encrypt_json(stored["note"], recipient), "holdnote")
         counts: dict[str, int] = {}
-        for flag in res.get("flags") or []:
+        for flag in stored.get("flags") or []:
             counts[flag["category"]] = counts.get(flag["category"], 0) + 1
         if counts:
             changes["flags_enc"] = encrypt_json(
                 [{"category": k, "count": v} for k, v in counts.items()], recipient)
-    svc.storage.update_session(session.id, **changes)
+    walk_to(svc.storage, session.id, state, **changes)
     return session.id
 
 

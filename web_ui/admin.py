@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 
 from appliance.errors import KeysError
@@ -16,13 +14,8 @@ AUDIT_PAGE = 100
 
 
 def _users() -> list[dict]:
-    with services().storage.connect() as conn:
-        rows = conn.execute(
-            "SELECT username, created_at, last_login FROM users ORDER BY username").fetchall()
-    return [{"username": r["username"],
-             "created_at": datetime.fromisoformat(r["created_at"]),
-             "last_login": datetime.fromisoformat(r["last_login"]) if r["last_login"] else None}
-            for r in rows]
+    return [{"username": u.username, "created_at": u.created_at, "last_login": u.last_login}
+            for u in services().keys.users()]
 
 
 def _page(error: str | None = None, status: int = 200, form: dict | None = None):

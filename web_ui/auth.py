@@ -27,8 +27,8 @@ from flask import (
 
 from appliance.errors import AlreadyInitializedError, DeviceLockedError, KeysError
 from appliance.keys import check_passphrase
+from appliance.logins import Login
 from web_ui.context import services
-from web_ui.logins import Login
 
 log = logging.getLogger(__name__)
 

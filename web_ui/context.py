@@ -16,9 +16,9 @@ from flask import current_app
 from appliance.audit import AuditLog
 from appliance.config import Config
 from appliance.keys import KeyStore
+from appliance.logins import LoginGuard, Logins
 from appliance.setup_code import SetupCodes
 from appliance.storage import Storage
-from web_ui.logins import LoginGuard, Logins
 from web_ui.plaincache import PlainCache
 from web_ui.search_index import SearchIndex
 
@@ -49,7 +49,7 @@ class Services:
             cfg=cfg,
             now=now,
             storage=storage,
-            keys=KeyStore(storage, cfg.paths.runtime_dir, cfg.security.scrypt_work_factor),
+            keys=KeyStore.for_config(cfg, storage),
             audit=AuditLog(storage),
             codes=SetupCodes(storage),
             logins=Logins(storage, now, cfg.web.idle_minutes, cfg.web.session_hours),

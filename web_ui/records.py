@@ -11,13 +11,23 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from appliance import age
-from appliance.errors import InvalidStateError, SessionNotFoundError
-from appliance.storage import Session, State, Storage, iso
+from appliance.errors import IllegalTransitionError, InvalidStateError, SessionNotFoundError
+from appliance.storage import (
+    Session,
+    State,
+    Storage,
+    apply_transition,
+    iso,
+    note_for_update,
+    require_session,
+    write_note,
+)
 from web_ui.plaincache import PlainCache
 
 # SQLite integers are signed 64-bit; a larger id in a URL is simply not found.
@@ -115,13 +125,9 @@ class NoteRecord:
 def load_note(storage: Storage, plain: PlainCache, identity: age.X25519Identity,
               session_id: int) -> NoteRecord | None:
     """The note of a session, or ``None`` before the overnight job drafted one."""
-    with storage.read() as conn:
-        row = conn.execute("SELECT * FROM notes WHERE session_id = ?", (session_id,)).fetchone()
-        if row is None:
-            return None
-        addenda = conn.execute(
-            "SELECT id, text_enc, created_at, author FROM addenda WHERE session_id = ? "
-            "ORDER BY id", (session_id,)).fetchall()
+    row, addenda = storage.load_note_with_addenda(session_id)
+    if row is None:
+        return None
     note = plain.json(row["note_enc"], identity)
     return NoteRecord(
         note=note if isinstance(note, dict) else {},
@@ -164,12 +170,8 @@ def save_note(storage: Storage, session_id: int, note: dict, base_version: str,
     """Store an edited draft, refusing if it was signed or changed since it was loaded."""
     blob = encrypt_json(note, recipient)
     with storage.connect() as conn:
-        row = conn.execute("SELECT note_enc, signed_at FROM notes WHERE session_id = ?",
-                           (session_id,)).fetchone()
-        _check_editable(row, session_id, base_version)
-        conn.execute(
-            "UPDATE notes SET note_enc = ?, updated_at = ?, updated_by = ? WHERE session_id = ?",
-            (blob, iso(storage.now()), author, session_id))
+        _check_editable(note_for_update(conn, session_id), session_id, base_version)
+        write_note(conn, session_id, blob, author, storage.now())
 
 
 def _check_editable(row, session_id: int, base_version: str) -> None:
@@ -191,21 +193,21 @@ def sign_note(storage: Storage, session_id: int, note: dict, base_version: str,
     note = {**note, "status": "signed", "signed_by": signer, "signed_at": iso(moment)}
     blob = encrypt_json(note, recipient)
     with storage.connect() as conn:
-        state = conn.execute("SELECT state FROM sessions WHERE id = ?", (session_id,)).fetchone()
-        if state is None:
-            raise SessionNotFoundError(f"no session {session_id}")
-        row = conn.execute("SELECT note_enc, signed_at FROM notes WHERE session_id = ?",
-                           (session_id,)).fetchone()
-        _check_editable(row, session_id, base_version)
-        if state["state"] != State.DRAFT:
-            raise InvalidStateError(
-                f"Only a draft can be signed; this session is {state['state']}.")
-        conn.execute(
-            "UPDATE notes SET note_enc = ?, updated_at = ?, updated_by = ?, signed_at = ?, "
-            "signed_by = ? WHERE session_id = ?",
-            (blob, iso(moment), signer, iso(moment), signer, session_id))
-        conn.execute("UPDATE sessions SET state = ? WHERE id = ?", (str(State.SIGNED), session_id))
+        require_session(conn, session_id)
+        _check_editable(note_for_update(conn, session_id), session_id, base_version)
+        _become_signed(conn, session_id)
+        write_note(conn, session_id, blob, signer, moment, signed=True)
     return moment
+
+
+def _become_signed(conn: sqlite3.Connection, session_id: int) -> None:
+    """Move the session to SIGNED in the signing transaction, worded for the page."""
+    try:
+        apply_transition(conn, session_id, State.SIGNED)
+    except IllegalTransitionError as error:
+        raise IllegalTransitionError(
+            f"Only a draft can be signed; this session is {error.current}.",
+            session_id=session_id, current=error.current, to=error.to) from None
 
 
 def add_addendum(storage: Storage, session_id: int, text: str,
@@ -214,15 +216,7 @@ def add_addendum(storage: Storage, session_id: int, text: str,
     text = clean_text(text, MAX_ADDENDUM_CHARS).strip()
     if not text:
         raise ValueError("the addendum is empty")
-    blob = encrypt_text(text, recipient)
-    with storage.connect() as conn:
-        row = conn.execute("SELECT signed_at FROM notes WHERE session_id = ?",
-                           (session_id,)).fetchone()
-        if row is None or not row["signed_at"]:
-            raise InvalidStateError("Addenda are for signed notes; edit the draft instead.")
-        conn.execute(
-            "INSERT INTO addenda(session_id, text_enc, created_at, author) VALUES(?, ?, ?, ?)",
-            (session_id, blob, iso(storage.now()), author))
+    storage.add_addendum(session_id, encrypt_text(text, recipient), author)
 
 
 def save_details(storage: Storage, session_id: int, label: str, consent: bool,

@@ -10,7 +10,6 @@ in any worker or in the overnight job, are decrypted again.
 from __future__ import annotations
 
 import bisect
-import json
 import logging
 import re
 import sys
@@ -21,7 +20,9 @@ from datetime import datetime
 from typing import Any
 
 from appliance import age
+from appliance.errors import TranscriptFormatError
 from appliance.storage import Storage
+from appliance.transcript import TranscriptResult
 from web_ui.plaincache import PlainCache
 
 log = logging.getLogger(__name__)
@@ -29,20 +30,6 @@ log = logging.getLogger(__name__)
 MAX_TERMS = 8
 SNIPPET_CHARS = 70
 SNIPPETS_PER_HIT = 3
-
-_FINGERPRINTS = """
-SELECT s.id, s.started_at, s.state,
-       hex(substr(s.label_enc, -16)) AS label_v,
-       t.created_at AS transcript_v,
-       hex(substr(n.note_enc, -16)) AS note_v,
-       a.v AS addenda_v
-FROM sessions s
-LEFT JOIN transcripts t ON t.session_id = s.id
-LEFT JOIN notes n ON n.session_id = s.id
-LEFT JOIN (SELECT session_id, COUNT(*) || ':' || MAX(id) AS v
-             FROM addenda GROUP BY session_id) a ON a.session_id = s.id
-"""
-
 
 @dataclass(frozen=True)
 class Part:
@@ -159,9 +146,14 @@ def parse_query(query: str) -> list[str]:
     return terms[:MAX_TERMS]
 
 
-def transcript_segments(result: dict) -> list[dict]:
-    """The segments of a stored result that have words."""
-    return [s for s in result.get("segments") or [] if isinstance(s, dict) and s.get("text")]
+def transcript_segments(blob: bytes, identity: age.X25519Identity) -> list[dict]:
+    """The segments with words of an encrypted stored result (none if it cannot be read)."""
+    try:
+        result = TranscriptResult.from_bytes(age.decrypt(blob, [identity]))
+    except TranscriptFormatError as error:  # the label and the note stay searchable
+        log.warning("a transcript is left out of search: %s", error)
+        return []
+    return [segment.to_json() for segment in result.segments if segment.text]
 
 
 def note_parts(note: dict) -> list[Part]:
@@ -224,8 +216,7 @@ class SearchIndex:
 
     def refresh(self, identity: age.X25519Identity) -> int:
         """Bring the index up to date; how many sessions were (re)decrypted."""
-        with self.storage.read() as conn:
-            rows = conn.execute(_FINGERPRINTS).fetchall()
+        rows = self.storage.search_fingerprints()
         with self._lock:
             seen, changed = set(), 0
             for row in rows:
@@ -243,25 +234,17 @@ class SearchIndex:
 
     def _build(self, row, fingerprint: tuple, identity: age.X25519Identity) -> Doc:
         session_id = row["id"]
-        with self.storage.read() as conn:
-            label_enc = conn.execute("SELECT label_enc FROM sessions WHERE id = ?",
-                                     (session_id,)).fetchone()["label_enc"]
-            note = conn.execute("SELECT note_enc FROM notes WHERE session_id = ?",
-                                (session_id,)).fetchone()
-            addenda = conn.execute("SELECT text_enc FROM addenda WHERE session_id = ? "
-                                   "ORDER BY id", (session_id,)).fetchall()
-            result = conn.execute("SELECT result_enc FROM transcripts WHERE session_id = ?",
-                                  (session_id,)).fetchone()
-        label = self.plain.text(label_enc, identity)
+        texts = self.storage.session_texts(session_id)
+        label = self.plain.text(texts.label_enc, identity)
         parts = [Part("label", "Client", label)] if label else []
-        if note is not None:
-            parts += note_parts(self.plain.json(note["note_enc"], identity))
-        parts += [Part("addendum", "Addendum", self.plain.text(a["text_enc"], identity) or "")
-                  for a in addenda]
+        if texts.note_enc is not None:
+            parts += note_parts(self.plain.json(texts.note_enc, identity))
+        parts += [Part("addendum", "Addendum", self.plain.text(a, identity) or "")
+                  for a in texts.addenda_enc]
         segments = []
-        if result is not None:
+        if texts.result_enc is not None:
             # Decrypted directly: a whole transcript would crowd the small-item cache.
-            segments = transcript_segments(_json(age.decrypt(result["result_enc"], [identity])))
+            segments = transcript_segments(texts.result_enc, identity)
         doc = Doc(session_id, datetime.fromisoformat(row["started_at"]), row["state"],
                   fingerprint, label)
         doc.pack(parts, segments)
@@ -295,11 +278,6 @@ class SearchIndex:
                 start = doc.folded.find(term, start + len(term))
         return Hit(doc.session_id, doc.started_at, doc.state, doc.label, matches,
                    tuple(snippets))
-
-
-def _json(data: bytes) -> dict:
-    value = json.loads(data)
-    return value if isinstance(value, dict) else {}
 
 
 def _snippet(part: Part, at: int, length: int) -> Snippet:

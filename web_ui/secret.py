@@ -8,14 +8,11 @@ always sign with the same key.
 
 from __future__ import annotations
 
-import contextlib
-import os
 import secrets
-import tempfile
 from pathlib import Path
 
 from appliance.errors import StorageError
-from appliance.storage import fsync_dir
+from appliance.fsutil import atomic_output
 
 SECRET_FILE = "web_secret.key"  # noqa: S105 - the name of the file, not a secret
 KEY_BYTES = 32
@@ -28,19 +25,10 @@ def load_or_create(data_dir: Path) -> bytes:
         return _read(path)
     except FileNotFoundError:
         pass
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{SECRET_FILE}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            os.fchmod(handle.fileno(), 0o600)
-            handle.write(secrets.token_hex(KEY_BYTES).encode("ascii"))
-            handle.flush()
-            os.fsync(handle.fileno())
-        with contextlib.suppress(FileExistsError):
-            os.link(tmp, path)
-            fsync_dir(path.parent)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
+    # Hard-linked into place, not renamed: the first worker's key wins and the
+    # others read it, so every worker signs with the same key.
+    with atomic_output(path, keep_existing=True) as handle:
+        handle.write(secrets.token_hex(KEY_BYTES).encode("ascii"))
     return _read(path)
 
 

@@ -14,8 +14,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+from appliance import config as config_mod
 from appliance.config import ENV_VAR, Config
-from appliance.storage import Storage, atomic_write
+from appliance.fsutil import atomic_write
+from appliance.storage import Storage
 from web_ui import secret, tls
 
 log = logging.getLogger(__name__)
@@ -34,33 +36,12 @@ def init_tls(cfg: Config, force: bool = False) -> str:
     return fingerprint
 
 
-def _toml_value(value: object) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return repr(value)
-    if isinstance(value, list):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def config_toml(cfg: Config) -> str:
-    """The configuration as a TOML file that ``appliance.config.load`` reads back equal."""
-    lines = []
-    for section, values in cfg.model_dump(mode="json").items():
-        lines.append(f"[{section}]")
-        lines += [f"{key} = {_toml_value(value)}" for key, value in values.items()
-                  if value is not None]
-        lines.append("")
-    return "\n".join(lines)
-
-
 def write_config(cfg: Config) -> Path:
     """Write the effective configuration where the workers will read it."""
     runtime = Path(cfg.paths.runtime_dir)
     runtime.mkdir(mode=0o700, parents=True, exist_ok=True)
     path = runtime / CONFIG_COPY
-    atomic_write(path, config_toml(cfg).encode("utf-8"), mode=0o600)
+    atomic_write(path, config_mod.to_toml(cfg).encode("utf-8"), mode=0o600)
     return path
 
 

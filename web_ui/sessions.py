@@ -6,23 +6,25 @@ session by id only, never by client text.
 
 from __future__ import annotations
 
-import json
+import logging
 
 from flask import Blueprint, Response, abort, flash, g, redirect, render_template, request, url_for
 
 from appliance import age
-from appliance.errors import InvalidStateError, SessionNotFoundError
-from appliance.storage import State
+from appliance.errors import InvalidStateError, SessionNotFoundError, TranscriptFormatError
+from appliance.storage import PENDING_STATES, State
+from appliance.transcript import TranscriptResult
 from web_ui import export, records, transcript
 from web_ui.auth import audit
 from web_ui.context import services
 from web_ui.formatting import STATE_LABELS, day_bounds, local_date, parse_day
 
 bp = Blueprint("sessions", __name__)
+log = logging.getLogger(__name__)
 
 PAGE_SIZE = 50
 WAITING = "waiting"
-STATE_FILTERS = {WAITING: (State.RECORDED, State.INTERRUPTED, State.TRANSCRIBING),
+STATE_FILTERS = {WAITING: PENDING_STATES,
                  **{s.value: (s,) for s in State}}
 
 
@@ -65,18 +67,17 @@ def index():
 def _transcript(session_id: int, identity) -> tuple:
     """The transcript view and its rendered timeline, cached per ciphertext in this worker."""
     svc = services()
-    with svc.storage.read() as conn:
-        row = conn.execute("SELECT result_enc FROM transcripts WHERE session_id = ?",
-                           (session_id,)).fetchone()
-    if row is None:
+    blob = svc.storage.load_transcript(session_id)
+    if blob is None:
         return None, ""
-    blob = row["result_enc"]
 
     def produce():
         # Parsed directly, not through the cache: only the smaller view is kept.
-        result = json.loads(age.decrypt(blob, [identity]))
-        if not isinstance(result, dict):
-            return None, ""
+        try:
+            result = TranscriptResult.from_bytes(age.decrypt(blob, [identity]))
+        except TranscriptFormatError as error:  # the page still shows the note, and says why
+            log.warning("session %s: transcript unreadable: %s", session_id, error)
+            return transcript.unreadable(str(error)), ""
         view = transcript.build(result, svc.cfg.speakers.clinician_name)
         return view, transcript.timeline_html(view)
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from importlib import metadata
 
+from appliance import control
 from appliance.config import Config
 from appliance.errors import HoldnoteError
 from appliance.storage import PENDING_STATES, State, Storage
@@ -36,25 +37,11 @@ def version() -> str:
 
 def recorder_status(cfg: Config, timeout: float = 2.0) -> dict:
     """The recorder daemon's status reply, or ``state: unavailable`` with the reason."""
-    try:
-        from appliance import control
-    except ImportError:
-        return {"ok": False, "state": "unavailable",
-                "error": "the recorder software is not installed"}
-    try:
-        reply = control.send(cfg.paths.recorder_socket, {"cmd": "status"}, timeout=timeout)
-    except (HoldnoteError, OSError) as error:
-        return {"ok": False, "state": "unavailable", "error": str(error)}
-    return reply if isinstance(reply, dict) else {"ok": False, "state": "unavailable",
-                                                    "error": "unexpected reply"}
+    return control.recorder_status(cfg.paths.recorder_socket, timeout=timeout)
 
 
 def recorder_command(cfg: Config, command: str) -> dict:
     """Send start, stop or mark to the recorder; the reply (``ok`` false with a reason)."""
-    try:
-        from appliance import control
-    except ImportError:
-        return {"ok": False, "error": "the recorder software is not installed"}
     try:
         reply = control.send(cfg.paths.recorder_socket, {"cmd": command})
     except (HoldnoteError, OSError) as error:

@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from appliance.errors import HoldnoteError
-from appliance.storage import atomic_write
+from appliance.fsutil import atomic_write
 
 VALID_DAYS = 825
 SIOCGIFADDR = 0x8915

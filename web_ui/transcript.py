@@ -2,19 +2,21 @@
 
 Segments, silences and bookmarks are merged into one timeline; every
 segment gets a ``t-<seconds>`` anchor (the first segment of each second) so
-risk flags and search hits can link to the moment. The stored result is
-read defensively: a missing or odd key leaves a gap, never an error page.
+risk flags and search hits can link to the moment. The stored result comes
+in as a :class:`~appliance.transcript.TranscriptResult`, whose reader fills
+the gaps of an old result, so a missing or odd key leaves a gap, never an
+error page.
 """
 
 from __future__ import annotations
 
 import bisect
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from html import escape
-from typing import Any
 
 from markupsafe import Markup
 
+from appliance.transcript import Bookmark, Metrics, RiskFlag, Silence, TranscriptResult
 from web_ui.formatting import clock, duration, flag_label
 
 SPEAKER_CLASSES = 5
@@ -74,22 +76,6 @@ class TranscriptView:
     duration_s: float = 0.0
 
 
-def _num(value: Any, default: float = 0.0) -> float:
-    """A number from the stored JSON, where anything else gives ``default``."""
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return default
-
-
-def _list(value: object) -> list[dict]:
-    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
-
-
-def _dict(value: object) -> dict:
-    return value if isinstance(value, dict) else {}
-
-
 class _Speakers:
     """Stable colour classes: clinician, client, then Speaker 1, 2 … in order of appearance."""
 
@@ -110,34 +96,34 @@ class _Speakers:
         return self.classes[name]
 
 
-def build(result: dict, clinician_name: str = "Clinician") -> TranscriptView:
+def build(result: TranscriptResult, clinician_name: str = "Clinician") -> TranscriptView:
     """The view of a stored transcription result."""
     speakers = _Speakers(clinician_name)
-    segments = _list(result.get("segments"))
-    starts = [_num(s.get("start")) for s in segments]
+    starts = [segment.start for segment in result.segments]
     anchors = _anchors(starts)
-    flags = _flags(_list(result.get("flags")), starts)
+    flags = _flags(result.flags, starts)
     flagged = {bisect.bisect_right(starts, f.start) - 1 for f in flags}
     lines: list[tuple[tuple, Line]] = []
-    for index, segment in enumerate(segments):
-        name = str(segment.get("speaker") or "Speaker")
-        lines.append(((starts[index], 1, index), Line(
-            "segment", starts[index], _num(segment.get("end"), starts[index]),
-            str(segment.get("text") or "").strip(), name, speakers.css(name),
-            anchors[index], index in flagged)))
-    lines += _silences(_list(result.get("silences")))
-    lines += _bookmarks(_list(result.get("bookmarks")), starts)
+    for index, segment in enumerate(result.segments):
+        name = segment.speaker or "Speaker"
+        lines.append(((segment.start, 1, index), Line(
+            "segment", segment.start, segment.end, segment.text.strip(), name,
+            speakers.css(name), anchors[index], index in flagged)))
+    lines += _silences(result.silences)
+    lines += _bookmarks(result.bookmarks, starts)
     lines.sort(key=lambda item: item[0])
-    metrics = result.get("metrics")
-    if not isinstance(metrics, dict):
-        metrics = {}
+    metrics = result.metrics
     return TranscriptView(
         lines=[line for _, line in lines], flags=flags, talk=_talk(metrics, speakers),
-        metrics=metrics, speakers=speakers.classes,
-        warnings=[str(w) for w in result.get("warnings") or [] if w],
-        salvaged=bool(result.get("salvaged")), model=str(result.get("model") or ""),
-        language=str(result.get("language") or ""),
-        duration_s=_num(result.get("duration_s") or metrics.get("duration_s")))
+        metrics=asdict(metrics) if metrics is not None else {}, speakers=speakers.classes,
+        warnings=[w for w in result.warnings if w], salvaged=result.salvaged,
+        model=result.model, language=result.language or "",
+        duration_s=result.duration_s or (metrics.duration_s if metrics is not None else 0.0))
+
+
+def unreadable(reason: str) -> TranscriptView:
+    """The view of a stored result that cannot be read: the page says why instead."""
+    return TranscriptView(warnings=[f"The transcript cannot be shown: {reason}."])
 
 
 def _anchors(starts: list[float]) -> list[str | None]:
@@ -157,53 +143,39 @@ def anchor_for(seconds: float, starts: list[float]) -> str | None:
     return f"t-{int(starts[index])}"
 
 
-def _flags(raw: list[dict], starts: list[float]) -> list[Flag]:
-    flags = []
-    for item in raw:
-        start = _num(item.get("start"))
-        flags.append(Flag(
-            category=str(item.get("category") or "other"),
-            label=flag_label(item.get("category")),
-            start=start,
-            speaker=str(item.get("speaker") or ""),
-            quote=str(item.get("quote") or item.get("term") or ""),
-            negated=bool(item.get("negated")),
-            anchor=anchor_for(start, starts)))
+def _flags(raw: tuple[RiskFlag, ...], starts: list[float]) -> list[Flag]:
+    flags = [Flag(category=item.category, label=flag_label(item.category), start=item.start,
+                  speaker=item.speaker, quote=item.quote or item.term, negated=item.negated,
+                  anchor=anchor_for(item.start, starts)) for item in raw]
     flags.sort(key=lambda f: f.start)
     return flags
 
 
-def _silences(raw: list[dict]) -> list[tuple[tuple, Line]]:
-    lines = []
-    for item in raw:
-        start, end = _num(item.get("start")), _num(item.get("end"))
-        lines.append(((start, 0, 0), Line("silence", start, end, "")))
-    return lines
+def _silences(raw: tuple[Silence, ...]) -> list[tuple[tuple, Line]]:
+    return [((item.start, 0, 0), Line("silence", item.start, item.end, "")) for item in raw]
 
 
-def _bookmarks(raw: list[dict], starts: list[float]) -> list[tuple[tuple, Line]]:
+def _bookmarks(raw: tuple[Bookmark, ...], starts: list[float]) -> list[tuple[tuple, Line]]:
     lines = []
     for item in raw:
-        offset = _num(item.get("offset"))
-        index = item.get("segment_index")
+        index = item.segment_index
         # Shown just before the segment it belongs to, so the reader meets the
         # marker first and then the words it marks.
-        if isinstance(index, int) and 0 <= index < len(starts):
+        if index is not None and 0 <= index < len(starts):
             key = (starts[index], 0, index)
         else:
-            key = (offset, 2, 0)
-        lines.append((key, Line("bookmark", offset, offset, str(item.get("text") or ""),
-                                anchor=None)))
+            key = (item.offset, 2, 0)
+        lines.append((key, Line("bookmark", item.offset, item.offset, item.text, anchor=None)))
     return lines
 
 
-def _talk(metrics: dict, speakers: _Speakers) -> list[Talk]:
-    seconds = _dict(metrics.get("talk_time_s"))
-    shares = _dict(metrics.get("talk_share"))
-    wpm = _dict(metrics.get("words_per_minute"))
+def _talk(metrics: Metrics | None, speakers: _Speakers) -> list[Talk]:
+    if metrics is None:
+        return []
+    seconds, shares, wpm = metrics.talk_time_s, metrics.talk_share, metrics.words_per_minute
     names = list(dict.fromkeys([*seconds, *shares]))
-    return [Talk(str(n), speakers.css(str(n)), _num(seconds.get(n)), _num(shares.get(n)),
-                 _num(wpm.get(n)) if n in wpm else None) for n in names]
+    return [Talk(n, speakers.css(n), seconds.get(n, 0.0), shares.get(n, 0.0),
+                 wpm.get(n)) for n in names]
 
 
 def _line_html(line: Line) -> str:

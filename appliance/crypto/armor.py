@@ -1,7 +1,7 @@
 """Strict ASCII armor, the PEM-style ``-----BEGIN AGE ENCRYPTED FILE-----``
 block: :func:`armor` writes it; the streaming :class:`ArmorReader`, with
 :func:`read_armored` and :func:`dearmor`, reads it and rejects anything not
-strictly canonical; and :func:`_open_input` recognises armored input so that
+strictly canonical; and :func:`open_input` recognises armored input so that
 readers decode it on the fly.
 """
 
@@ -12,11 +12,11 @@ import io
 import re
 from typing import BinaryIO
 
-from appliance.crypto.primitives import _COLUMNS, _VERSION_PREFIX, CHUNK_SIZE
-from appliance.crypto.source import _Source
+from appliance.crypto.primitives import CHUNK_SIZE, COLUMNS, VERSION_PREFIX
+from appliance.crypto.source import Source
 from appliance.errors import ArmorError
 
-_BYTES_PER_LINE = _COLUMNS // 4 * 3
+_BYTES_PER_LINE = COLUMNS // 4 * 3
 _B64_PADDED = re.compile(rb"[A-Za-z0-9+/]*={0,2}")
 
 _ARMOR_BEGIN = b"-----BEGIN AGE ENCRYPTED FILE-----"
@@ -27,15 +27,15 @@ _ARMOR_MAX_WHITESPACE = 1024
 def armor(data: bytes) -> bytes:
     """Wrap an age file in the strict PEM-style armor (64 columns, LF line ends)."""
     text = binascii.b2a_base64(data, newline=False)
-    rows = [text[i : i + _COLUMNS] for i in range(0, len(text), _COLUMNS)]
+    rows = [text[i : i + COLUMNS] for i in range(0, len(text), COLUMNS)]
     return b"\n".join([_ARMOR_BEGIN, *rows, _ARMOR_END]) + b"\n"
 
 
 def _decode_armor_line(line: bytes) -> bytes:
     if not line:
         raise ArmorError("invalid armor: empty line inside the armored block")
-    if len(line) > _COLUMNS:
-        raise ArmorError(f"invalid armor: line longer than {_COLUMNS} columns")
+    if len(line) > COLUMNS:
+        raise ArmorError(f"invalid armor: line longer than {COLUMNS} columns")
     if len(line) % 4 or not _B64_PADDED.fullmatch(line):
         raise ArmorError("invalid armor: line is not padded base64")
     data = binascii.a2b_base64(line)
@@ -51,9 +51,9 @@ class ArmorReader(io.RawIOBase):
     base64 line of 1 to 64 columns. Everything else raises :class:`ArmorError`.
     """
 
-    def __init__(self, fileobj: BinaryIO | _Source):
+    def __init__(self, fileobj: BinaryIO | Source):
         super().__init__()
-        self._src = fileobj if isinstance(fileobj, _Source) else _Source(fileobj)
+        self._src = fileobj if isinstance(fileobj, Source) else Source(fileobj)
         self._state = "start"
         self._pending = b""
         self._error: ArmorError | None = None
@@ -76,14 +76,14 @@ class ArmorReader(io.RawIOBase):
         self._pending = self._pending[n:]
         return n
 
-    def _line(self, limit: int = _COLUMNS + 3) -> bytes | None:
+    def _line(self, limit: int = COLUMNS + 3) -> bytes | None:
         line = self._src.readline(limit)  # room for 64 columns and CRLF
         if not line:
             return None
         if line.endswith(b"\n"):
             line = line[:-1]
         elif len(line) >= limit:
-            raise ArmorError(f"invalid armor: line longer than {_COLUMNS} columns")
+            raise ArmorError(f"invalid armor: line longer than {COLUMNS} columns")
         return line[:-1] if line.endswith(b"\r") else line
 
     def _decode_some(self) -> bytes:
@@ -141,15 +141,15 @@ def dearmor(data: bytes) -> bytes:
     return ArmorReader(io.BytesIO(data)).readall()
 
 
-def _open_input(fileobj: BinaryIO) -> _Source:
+def open_input(fileobj: BinaryIO) -> Source:
     """A source over ``fileobj``, transparently de-armoring armored input."""
-    src = _Source(fileobj)
+    src = Source(fileobj)
     head = src.peek(_ARMOR_MAX_WHITESPACE + len(_ARMOR_BEGIN))
-    if head.startswith(_VERSION_PREFIX):
+    if head.startswith(VERSION_PREFIX):
         return src
     # Armor starts with '-' or whitespace; a BEGIN line after other text is
     # still armor (with garbage in front), which ArmorReader reports as such.
     stripped = head.lstrip()
     if head and (not stripped or stripped.startswith(b"-") or _ARMOR_BEGIN in head):
-        return _Source(ArmorReader(src))
+        return Source(ArmorReader(src))
     return src

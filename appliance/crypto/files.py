@@ -7,21 +7,17 @@ fsync and rename, so a failure leaves the destination as it was.
 
 from __future__ import annotations
 
-import contextlib
-import errno
 import io
 import os
-import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import BinaryIO
 
-from appliance.crypto.keyfiles import _check_recipients
+from appliance.crypto.keyfiles import check_recipients
 from appliance.crypto.primitives import CHUNK_SIZE
 from appliance.crypto.stanza import Identity, Recipient
-from appliance.crypto.stream import PathOrFile, Sink, StreamReader, StreamWriter, _write_all
+from appliance.crypto.stream import PathOrFile, Sink, StreamReader, StreamWriter, write_all
 from appliance.errors import HeaderError, HeaderMacError, NoIdentityMatchError, PayloadError
+from appliance.fsutil import atomic_output
 
 
 def encrypt(plaintext: bytes, recipients: Sequence[Recipient]) -> bytes:
@@ -65,38 +61,9 @@ def salvage(src: PathOrFile, dst: Sink, identities: Sequence[Identity]) -> Salva
     """
     with StreamReader(src, identities, salvage=True) as reader:
         for view in reader._views():
-            _write_all(dst, view)
+            write_all(dst, view)
     dst.flush()
     return SalvageResult(reader.bytes_recovered, reader.truncated, reader.chunks, reader.corrupted)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    except OSError as exc:  # some filesystems cannot sync a directory
-        if exc.errno not in (errno.EINVAL, errno.ENOTSUP):
-            raise
-    finally:
-        os.close(fd)
-
-
-@contextlib.contextmanager
-def _atomic_output(path: Path) -> Iterator[BinaryIO]:
-    """A temporary file next to ``path`` that replaces it only on success."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            yield out
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(path.parent)
 
 
 def _name_file(exc: Exception, path: str | os.PathLike) -> Exception:
@@ -114,9 +81,9 @@ def decrypt_file(
     left as it was.
     """
     try:
-        with StreamReader(src_path, identities) as reader, _atomic_output(Path(dst_path)) as out:
+        with StreamReader(src_path, identities) as reader, atomic_output(dst_path) as out:
             for view in reader._views():
-                _write_all(out, view)
+                write_all(out, view)
     except (HeaderError, NoIdentityMatchError, HeaderMacError, PayloadError) as exc:
         raise _name_file(exc, src_path) from exc
 
@@ -125,10 +92,10 @@ def encrypt_file(
     src_path: str | os.PathLike, dst_path: str | os.PathLike, recipients: Sequence[Recipient]
 ) -> None:
     """Encrypt ``src_path`` into ``dst_path`` atomically (temporary name, fsync, rename)."""
-    recipients = _check_recipients(recipients)
+    recipients = check_recipients(recipients)
     buf = bytearray(16 * CHUNK_SIZE)
     view = memoryview(buf)
-    with open(src_path, "rb") as src, _atomic_output(Path(dst_path)) as out:
+    with open(src_path, "rb") as src, atomic_output(dst_path) as out:
         writer = StreamWriter(out, recipients)
         while n := src.readinto(buf):
             writer.write(view[:n])

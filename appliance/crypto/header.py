@@ -1,7 +1,7 @@
 """The age header: strict parsing (version line, recipient stanzas, MAC line,
 with bounds on what a hostile header can make us buffer), encoding it for a set
 of recipients, finding the file key with the caller's identities and verifying
-the header MAC. :func:`_open_payload` ties these together and hands the stream
+the header MAC. :func:`open_payload` ties these together and hands the stream
 reader its payload cipher.
 """
 
@@ -15,19 +15,19 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives import hmac as _hmac
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
-from appliance.crypto.keyfiles import _check_identities
+from appliance.crypto.keyfiles import check_identities
 from appliance.crypto.primitives import (
-    _COLUMNS,
-    _FILE_KEY_SIZE,
-    _NONCE_SIZE,
-    _VERSION_LINE,
-    _VERSION_PREFIX,
-    _b64_decode,
-    _b64_encode,
-    _hkdf,
+    COLUMNS,
+    FILE_KEY_SIZE,
+    NONCE_SIZE,
+    VERSION_LINE,
+    VERSION_PREFIX,
+    b64_decode,
+    b64_encode,
+    hkdf,
 )
-from appliance.crypto.source import _Source
-from appliance.crypto.stanza import _ARG, Identity, Recipient, Stanza
+from appliance.crypto.source import Source
+from appliance.crypto.stanza import ARG, Identity, Recipient, Stanza
 from appliance.errors import HeaderError, HeaderMacError, NoIdentityMatchError
 
 # Bounds on what a hostile header can make us buffer and try. The largest native
@@ -43,7 +43,7 @@ class _Header:
     mac_input: bytes  # the header up to and including "---"
 
 
-def _header_line(src: _Source, raw: bytearray, limit: int = _MAX_LINE) -> bytes:
+def _header_line(src: Source, raw: bytearray, limit: int = _MAX_LINE) -> bytes:
     line = src.readline(limit)
     if not line.endswith(b"\n"):
         if len(line) >= limit:
@@ -55,42 +55,42 @@ def _header_line(src: _Source, raw: bytearray, limit: int = _MAX_LINE) -> bytes:
     return line
 
 
-def _check_version(src: _Source, raw: bytearray) -> None:
-    line = src.readline(len(_VERSION_LINE) + 64)
+def _check_version(src: Source, raw: bytearray) -> None:
+    line = src.readline(len(VERSION_LINE) + 64)
     if not line:
         raise HeaderError("input is empty: it is not an age file")
-    if not line.startswith(_VERSION_PREFIX):
+    if not line.startswith(VERSION_PREFIX):
         raise HeaderError(
             "input is not an age file: it does not begin with 'age-encryption.org/v1'"
         )
-    if line == _VERSION_LINE[:-1]:
+    if line == VERSION_LINE[:-1]:
         raise HeaderError("age header is incomplete: the file was cut short inside its header")
-    if line == _VERSION_LINE[:-1] + b"\r\n":
+    if line == VERSION_LINE[:-1] + b"\r\n":
         raise HeaderError(
             "age header has CRLF line ends: the file was altered in transfer (copied as "
             "text?); age files are binary"
         )
-    if line != _VERSION_LINE:
-        version = line[len(_VERSION_PREFIX) :].rstrip(b"\n")[:32]
+    if line != VERSION_LINE:
+        version = line[len(VERSION_PREFIX) :].rstrip(b"\n")[:32]
         raise HeaderError(f"unsupported age format version {version!r}: only v1 can be read")
     raw += line
 
 
-def _parse_stanza(first: bytes, src: _Source, raw: bytearray) -> Stanza:
+def _parse_stanza(first: bytes, src: Source, raw: bytearray) -> Stanza:
     parts = first[:-1].split(b" ")
-    if parts[0] != b"->" or len(parts) < 2 or not all(_ARG.fullmatch(p) for p in parts[1:]):
+    if parts[0] != b"->" or len(parts) < 2 or not all(ARG.fullmatch(p) for p in parts[1:]):
         raise HeaderError(f"malformed age header: bad stanza line {first[:40]!r}")
     body = bytearray()
     while True:
         line = _header_line(src, raw)[:-1]
-        if len(line) > _COLUMNS:
+        if len(line) > COLUMNS:
             raise HeaderError(
-                f"malformed age header: stanza body line longer than {_COLUMNS} columns"
+                f"malformed age header: stanza body line longer than {COLUMNS} columns"
             )
         if line.startswith((b"->", b"---")):
             raise HeaderError("malformed age header: stanza ended without its short final line")
-        body += _b64_decode(line, "stanza body")
-        if len(line) < _COLUMNS:
+        body += b64_decode(line, "stanza body")
+        if len(line) < COLUMNS:
             args = tuple(p.decode("ascii") for p in parts[2:])
             return Stanza(parts[1].decode("ascii"), args, bytes(body))
 
@@ -99,13 +99,14 @@ def _parse_mac_line(line: bytes) -> bytes:
     parts = line[:-1].split(b" ")
     if parts[0] != b"---" or len(parts) != 2:
         raise HeaderError("malformed age header: bad MAC line")
-    mac = _b64_decode(parts[1], "header MAC")
+    mac = b64_decode(parts[1], "header MAC")
     if len(mac) != 32:
         raise HeaderError("malformed age header: header MAC is not 32 bytes")
     return mac
 
 
-def _parse_header(src: _Source) -> _Header:
+def parse_header(src: Source) -> _Header:
+    """Read and check the header's syntax up to its MAC line (the MAC is checked later)."""
     raw = bytearray()
     _check_version(src, raw)
     stanzas = []
@@ -124,16 +125,17 @@ def _parse_header(src: _Source) -> _Header:
 
 
 def _header_mac(file_key: bytes, mac_input: bytes) -> _hmac.HMAC:
-    mac = _hmac.HMAC(_hkdf(file_key, b"", b"header"), hashes.SHA256())
+    mac = _hmac.HMAC(hkdf(file_key, b"", b"header"), hashes.SHA256())
     mac.update(mac_input)
     return mac
 
 
-def _encode_header(recipients: Sequence[Recipient], file_key: bytes) -> bytes:
+def encode_header(recipients: Sequence[Recipient], file_key: bytes) -> bytes:
+    """The header for ``recipients``: their stanzas and the MAC under ``file_key``."""
     stanzas = [stanza for r in recipients for stanza in r.wrap(file_key)]
-    mac_input = _VERSION_LINE + b"".join(s.encode() for s in stanzas) + b"---"
+    mac_input = VERSION_LINE + b"".join(s.encode() for s in stanzas) + b"---"
     mac = _header_mac(file_key, mac_input).finalize()
-    return mac_input + b" " + _b64_encode(mac) + b"\n"
+    return mac_input + b" " + b64_encode(mac) + b"\n"
 
 
 def _unwrap_file_key(header: _Header, identities: Sequence[Identity]) -> bytes:
@@ -144,7 +146,7 @@ def _unwrap_file_key(header: _Header, identities: Sequence[Identity]) -> bytes:
     for identity in identities:
         file_key = identity.unwrap(header.stanzas)
         if file_key is not None:
-            if len(file_key) != _FILE_KEY_SIZE:
+            if len(file_key) != FILE_KEY_SIZE:
                 raise HeaderError("malformed age header: wrapped file key is not 16 bytes")
             return file_key
     raise NoIdentityMatchError(
@@ -161,13 +163,13 @@ def _verify_mac(header: _Header, file_key: bytes) -> None:
         ) from None
 
 
-def _open_payload(src: _Source, identities: Sequence[Identity]) -> ChaCha20Poly1305:
+def open_payload(src: Source, identities: Sequence[Identity]) -> ChaCha20Poly1305:
     """Parse and authenticate the header; return the payload cipher."""
-    identities = _check_identities(identities)
-    header = _parse_header(src)
+    identities = check_identities(identities)
+    header = parse_header(src)
     file_key = _unwrap_file_key(header, identities)
     _verify_mac(header, file_key)
-    nonce = src.read(_NONCE_SIZE)
-    if len(nonce) != _NONCE_SIZE:
+    nonce = src.read(NONCE_SIZE)
+    if len(nonce) != NONCE_SIZE:
         raise HeaderError("age file is incomplete: the payload nonce is missing (file cut short)")
-    return ChaCha20Poly1305(_hkdf(file_key, nonce, b"payload"))
+    return ChaCha20Poly1305(hkdf(file_key, nonce, b"payload"))

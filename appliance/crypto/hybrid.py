@@ -16,9 +16,9 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 
 from appliance.crypto.bech32 import bech32_decode, bech32_encode
-from appliance.crypto.primitives import _b64_decode, _b64_encode, _x25519
-from appliance.crypto.stanza import Stanza, _check_arg_count, _check_body_size, _unwrap_each
-from appliance.crypto.x25519 import _bad_recipient
+from appliance.crypto.primitives import b64_decode, b64_encode, x25519_shared_secret
+from appliance.crypto.stanza import Stanza, check_arg_count, check_body_size, unwrap_each
+from appliance.crypto.x25519 import bad_recipient
 from appliance.errors import HeaderError, KeyFormatError
 
 try:  # ML-KEM needs a recent cryptography (and backend); the Pi may run an older one.
@@ -77,16 +77,16 @@ class HybridRecipient:
         try:
             hrp, data = bech32_decode(text)
         except KeyFormatError as exc:
-            raise _bad_recipient(text, str(exc)) from None
+            raise bad_recipient(text, str(exc)) from None
         if hrp != "age1pq":
-            raise _bad_recipient(text, "a post-quantum recipient starts with 'age1pq1'")
+            raise bad_recipient(text, "a post-quantum recipient starts with 'age1pq1'")
         return cls(data)
 
     def wrap(self, file_key: bytes) -> list[Stanza]:
         """HPKE-seal ``file_key`` to this key (fresh encapsulation each time)."""
         sealed = _HYBRID_SUITE.encrypt(file_key, self._key, info=_HYBRID_LABEL)
         enc, body = sealed[:_HYBRID_ENC_SIZE], sealed[_HYBRID_ENC_SIZE:]
-        return [Stanza("mlkem768x25519", (_b64_encode(enc).decode("ascii"),), body)]
+        return [Stanza("mlkem768x25519", (b64_encode(enc).decode("ascii"),), body)]
 
     def __str__(self) -> str:
         return bech32_encode("age1pq", self._public)
@@ -146,21 +146,21 @@ class HybridIdentity:
 
     def unwrap(self, stanzas: Sequence[Stanza]) -> bytes | None:
         """The file key from the first mlkem768x25519 stanza addressed to this identity."""
-        return _unwrap_each(stanzas, self._unwrap_one)
+        return unwrap_each(stanzas, self._unwrap_one)
 
     def _unwrap_one(self, stanza: Stanza) -> bytes | None:
         if stanza.type != "mlkem768x25519":
             return None
-        _check_arg_count(stanza, 1)
-        enc = _b64_decode(stanza.args[0].encode("ascii"), "mlkem768x25519 encapsulation")
+        check_arg_count(stanza, 1)
+        enc = b64_decode(stanza.args[0].encode("ascii"), "mlkem768x25519 encapsulation")
         if len(enc) != _HYBRID_ENC_SIZE:
             raise HeaderError(
                 f"malformed age header: mlkem768x25519 encapsulation is {len(enc)} bytes, "
                 f"not {_HYBRID_ENC_SIZE}"
             )
-        _check_body_size(stanza)
+        check_body_size(stanza)
         # HPKE does not reject a low-order X25519 share on its own; age must.
-        _x25519(self._x25519, enc[_MLKEM768_CIPHERTEXT_SIZE:])
+        x25519_shared_secret(self._x25519, enc[_MLKEM768_CIPHERTEXT_SIZE:])
         try:
             return _HYBRID_SUITE.decrypt(enc + stanza.body, self._key, info=_HYBRID_LABEL)
         except (InvalidTag, ValueError):

@@ -1,6 +1,6 @@
 """Identity and recipient files, and the checks on lists of keys:
 :func:`parse_identities` and :func:`parse_recipients` read ``age-keygen``-style
-text, and :func:`_check_recipients` / :func:`_check_identities` validate what a
+text, and :func:`check_recipients` / :func:`check_identities` validate what a
 caller hands to encryption or decryption (types, a passphrase only on its own,
 no mixing of post-quantum and classic recipients) before any work is done.
 """
@@ -61,7 +61,8 @@ def parse_recipients(text: str) -> list[X25519Recipient | HybridRecipient]:
                        if line.startswith("age1pq1") else X25519Recipient)
 
 
-def _check_recipients(recipients: Sequence[Recipient]) -> list[Recipient]:
+def check_recipients(recipients: Sequence[Recipient]) -> list[Recipient]:
+    """``recipients`` as a non-empty list of recipient objects, or TypeError/ValueError."""
     if isinstance(recipients, (str, bytes)):
         raise TypeError("recipients must be a list of recipient objects, not a string")
     items = list(recipients)
@@ -84,7 +85,8 @@ def _check_recipients(recipients: Sequence[Recipient]) -> list[Recipient]:
     return items
 
 
-def _check_identities(identities: Sequence[Identity]) -> list[Identity]:
+def check_identities(identities: Sequence[Identity]) -> list[Identity]:
+    """``identities`` as a list of identity objects, or TypeError."""
     if isinstance(identities, (str, bytes)):
         raise TypeError("identities must be a list of identity objects, not a string")
     items = list(identities)

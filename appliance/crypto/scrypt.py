@@ -12,8 +12,8 @@ from collections.abc import Sequence
 
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
-from appliance.crypto.primitives import _b64_decode, _b64_encode, _open_file_key, _seal_file_key
-from appliance.crypto.stanza import Stanza, _check_arg_count, _check_body_size, _unwrap_each
+from appliance.crypto.primitives import b64_decode, b64_encode, open_file_key, seal_file_key
+from appliance.crypto.stanza import Stanza, check_arg_count, check_body_size, unwrap_each
 from appliance.errors import HeaderError
 
 DEFAULT_SCRYPT_WORK_FACTOR = 18  # age's own default: about 1 s and 256 MiB
@@ -58,8 +58,8 @@ class ScryptRecipient:
         """Wrap ``file_key`` under the passphrase with a fresh 16-byte salt."""
         salt = os.urandom(16)
         wrap_key = _scrypt_key(self._passphrase, salt, self._work_factor)
-        args = (_b64_encode(salt).decode("ascii"), str(self._work_factor))
-        return [Stanza("scrypt", args, _seal_file_key(wrap_key, file_key))]
+        args = (b64_encode(salt).decode("ascii"), str(self._work_factor))
+        return [Stanza("scrypt", args, seal_file_key(wrap_key, file_key))]
 
     def __repr__(self) -> str:
         return f"<ScryptRecipient work_factor={self._work_factor}>"
@@ -76,18 +76,18 @@ class ScryptIdentity:
 
     def unwrap(self, stanzas: Sequence[Stanza]) -> bytes | None:
         """The file key from the scrypt stanza, or None if the passphrase is wrong."""
-        return _unwrap_each(stanzas, self._unwrap_one)
+        return unwrap_each(stanzas, self._unwrap_one)
 
     def _unwrap_one(self, stanza: Stanza) -> bytes | None:
         if stanza.type != "scrypt":
             return None
-        _check_arg_count(stanza, 2)
-        salt = _b64_decode(stanza.args[0].encode("ascii"), "scrypt salt")
+        check_arg_count(stanza, 2)
+        salt = b64_decode(stanza.args[0].encode("ascii"), "scrypt salt")
         if len(salt) != 16:
             raise HeaderError(f"malformed age header: scrypt salt is {len(salt)} bytes, not 16")
         work_factor = self._parse_work_factor(stanza.args[1])
-        _check_body_size(stanza)
-        return _open_file_key(_scrypt_key(self._passphrase, salt, work_factor), stanza.body)
+        check_body_size(stanza)
+        return open_file_key(_scrypt_key(self._passphrase, salt, work_factor), stanza.body)
 
     def _parse_work_factor(self, text: str) -> int:
         if not _WORK_FACTOR.fullmatch(text):

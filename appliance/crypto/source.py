@@ -1,5 +1,5 @@
 """Buffered binary input shared by the armor decoder, the header parser and the
-payload reader: :class:`_Source` serves line reads for the header and bulk reads
+payload reader: :class:`Source` serves line reads for the header and bulk reads
 for the payload, and keeps whatever the header parser read ahead for the payload
 reader, so the underlying file object needs nothing but ``read``.
 """
@@ -10,12 +10,12 @@ from typing import Protocol
 
 
 class Readable(Protocol):
-    """All :class:`_Source` needs of the file it reads (binary files, raw streams)."""
+    """All :class:`Source` needs of the file it reads (binary files, raw streams)."""
 
     def read(self, size: int = -1, /) -> bytes: ...
 
 
-class _Source:
+class Source:
     """Buffered binary input: line reads for the header, bulk reads for the payload.
 
     Whatever the header parser reads ahead stays here and is handed to the payload

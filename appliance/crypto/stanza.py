@@ -12,10 +12,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-from appliance.crypto.primitives import _COLUMNS, _FILE_KEY_SIZE, _TAG_SIZE, _b64_encode
+from appliance.crypto.primitives import COLUMNS, FILE_KEY_SIZE, TAG_SIZE, b64_encode
 from appliance.errors import HeaderError
 
-_ARG = re.compile(rb"[\x21-\x7e]+")
+ARG = re.compile(rb"[\x21-\x7e]+")
 
 
 @dataclass(frozen=True)
@@ -28,15 +28,15 @@ class Stanza:
 
     def __post_init__(self) -> None:
         for arg in (self.type, *self.args):
-            if not arg.isascii() or not _ARG.fullmatch(arg.encode("ascii")):
+            if not arg.isascii() or not ARG.fullmatch(arg.encode("ascii")):
                 raise ValueError(f"stanza argument {arg!r} must be printable ASCII without spaces")
 
     def encode(self) -> bytes:
         """The stanza as header text: argument line, then body wrapped at 64 columns."""
         line = " ".join(("->", self.type, *self.args)).encode("ascii") + b"\n"
-        text = _b64_encode(self.body)
-        rows = [text[i : i + _COLUMNS] for i in range(0, len(text), _COLUMNS)]
-        if len(text) % _COLUMNS == 0:
+        text = b64_encode(self.body)
+        rows = [text[i : i + COLUMNS] for i in range(0, len(text), COLUMNS)]
+        if len(text) % COLUMNS == 0:
             rows.append(b"")  # a body always ends with a short (maybe empty) line
         return line + b"\n".join(rows) + b"\n"
 
@@ -59,16 +59,18 @@ class Identity(Protocol):
     def unwrap(self, stanzas: Sequence[Stanza]) -> bytes | None: ...
 
 
-def _check_body_size(stanza: Stanza) -> None:
+def check_body_size(stanza: Stanza) -> None:
+    """Refuse a stanza whose body is not exactly one wrapped file key."""
     # Checked before any decryption attempt, against partitioning oracles.
-    if len(stanza.body) != _FILE_KEY_SIZE + _TAG_SIZE:
+    if len(stanza.body) != FILE_KEY_SIZE + TAG_SIZE:
         raise HeaderError(
             f"malformed age header: {stanza.type} stanza body is {len(stanza.body)} bytes, "
-            f"expected {_FILE_KEY_SIZE + _TAG_SIZE}"
+            f"expected {FILE_KEY_SIZE + TAG_SIZE}"
         )
 
 
-def _check_arg_count(stanza: Stanza, expected: int) -> None:
+def check_arg_count(stanza: Stanza, expected: int) -> None:
+    """Refuse a stanza with other than ``expected`` arguments."""
     if len(stanza.args) != expected:
         raise HeaderError(
             f"malformed age header: {stanza.type} stanza has {len(stanza.args)} "
@@ -76,7 +78,8 @@ def _check_arg_count(stanza: Stanza, expected: int) -> None:
         )
 
 
-def _unwrap_each(stanzas: Sequence[Stanza], unwrap_one) -> bytes | None:
+def unwrap_each(stanzas: Sequence[Stanza], unwrap_one) -> bytes | None:
+    """The file key from the first stanza ``unwrap_one`` opens, or None."""
     for stanza in stanzas:
         file_key = unwrap_one(stanza)
         if file_key is not None:

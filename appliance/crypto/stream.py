@@ -16,14 +16,14 @@ from typing import BinaryIO, Literal, Protocol
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
-from appliance.crypto.armor import _open_input
-from appliance.crypto.header import _encode_header, _open_payload
-from appliance.crypto.keyfiles import _check_recipients
-from appliance.crypto.primitives import _FILE_KEY_SIZE, _NONCE_SIZE, _TAG_SIZE, CHUNK_SIZE, _hkdf
+from appliance.crypto.armor import open_input
+from appliance.crypto.header import encode_header, open_payload
+from appliance.crypto.keyfiles import check_recipients
+from appliance.crypto.primitives import CHUNK_SIZE, FILE_KEY_SIZE, NONCE_SIZE, TAG_SIZE, hkdf
 from appliance.crypto.stanza import Identity, Recipient
 from appliance.errors import PayloadError, TruncatedStreamError
 
-_ENC_CHUNK_SIZE = CHUNK_SIZE + _TAG_SIZE
+_ENC_CHUNK_SIZE = CHUNK_SIZE + TAG_SIZE
 _LAST = b"\x01"
 _NOT_LAST = b"\x00"
 
@@ -47,7 +47,8 @@ def _chunk_nonce(counter: int, last: bool) -> bytes:
     return counter.to_bytes(11, "big") + (_LAST if last else _NOT_LAST)
 
 
-def _write_all(dst: Sink, data) -> None:
+def write_all(dst: Sink, data) -> None:
+    """Write all of ``data`` to ``dst``, looping over short writes of raw files."""
     view = memoryview(data)
     while view:
         n = dst.write(view)
@@ -90,7 +91,7 @@ class StreamWriter:
         *,
         fsync_each_chunk: bool = False,
     ):
-        recipients = _check_recipients(recipients)
+        recipients = check_recipients(recipients)
         self._dst, self._owned = _open_path(fileobj, "xb")
         self._fsync_each_chunk = fsync_each_chunk
         self._buf = bytearray(CHUNK_SIZE)
@@ -110,11 +111,11 @@ class StreamWriter:
             raise
 
     def _start(self, recipients: Sequence[Recipient]) -> None:
-        file_key = os.urandom(_FILE_KEY_SIZE)  # fresh per file: the STREAM key never repeats
-        header = _encode_header(recipients, file_key)
-        nonce = os.urandom(_NONCE_SIZE)
-        self._aead = ChaCha20Poly1305(_hkdf(file_key, nonce, b"payload"))
-        _write_all(self._dst, header + nonce)
+        file_key = os.urandom(FILE_KEY_SIZE)  # fresh per file: the STREAM key never repeats
+        header = encode_header(recipients, file_key)
+        nonce = os.urandom(NONCE_SIZE)
+        self._aead = ChaCha20Poly1305(hkdf(file_key, nonce, b"payload"))
+        write_all(self._dst, header + nonce)
 
     def write(self, data) -> int:
         """Accept any number of bytes (any bytes-like object); returns ``len(data)``."""
@@ -146,11 +147,11 @@ class StreamWriter:
         nonce = _chunk_nonce(self._counter, last)
         out: memoryview | bytes
         if _HAS_INTO:
-            out = self._sealed[: len(chunk) + _TAG_SIZE]
+            out = self._sealed[: len(chunk) + TAG_SIZE]
             self._aead.encrypt_into(nonce, chunk, None, out)
         else:
             out = self._aead.encrypt(nonce, chunk, None)
-        _write_all(self._dst, out)
+        write_all(self._dst, out)
         self._counter += 1
         if self._fsync_each_chunk and not last:
             self.flush(fsync=True)
@@ -232,8 +233,8 @@ class StreamReader(io.RawIOBase):
         self._owned = None
         source, self._owned = _open_path(fileobj, "rb")
         try:
-            self._src = _open_input(source)
-            self._aead = _open_payload(self._src, identities)
+            self._src = open_input(source)
+            self._aead = open_payload(self._src, identities)
         except BaseException:
             self._close_owned()
             raise
@@ -271,9 +272,9 @@ class StreamReader(io.RawIOBase):
         n = self._src.readinto(self._enc)
         if n == 0:
             raise self._cut_short("its final chunk is missing")
-        if n < _TAG_SIZE:
+        if n < TAG_SIZE:
             raise self._cut_short("it ends inside a chunk")
-        data, out = self._enc[:n], self._plain[: n - _TAG_SIZE]
+        data, out = self._enc[:n], self._plain[: n - TAG_SIZE]
         full = n == _ENC_CHUNK_SIZE
         if full and self._open(data, out, last=False):
             return self._accept(out)

@@ -1,6 +1,6 @@
 """Native X25519 age keys: :class:`X25519Recipient` (``age1…``) and
 :class:`X25519Identity` (``AGE-SECRET-KEY-1…``), and the X25519 stanza they
-write and read. It also owns :func:`_bad_recipient`, the error for a recipient
+write and read. It also owns :func:`bad_recipient`, the error for a recipient
 string that cannot be used, which the hybrid keys share; it never repeats a
 secret key.
 """
@@ -13,20 +13,20 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from appliance.crypto.bech32 import bech32_decode, bech32_encode
 from appliance.crypto.primitives import (
-    _b64_decode,
-    _b64_encode,
-    _hkdf,
-    _open_file_key,
-    _seal_file_key,
-    _x25519,
+    b64_decode,
+    b64_encode,
+    hkdf,
+    open_file_key,
+    seal_file_key,
+    x25519_shared_secret,
 )
-from appliance.crypto.stanza import Stanza, _check_arg_count, _check_body_size, _unwrap_each
+from appliance.crypto.stanza import Stanza, check_arg_count, check_body_size, unwrap_each
 from appliance.errors import HeaderError, KeyFormatError
 
 _X25519_LABEL = b"age-encryption.org/v1/X25519"
 
 
-def _bad_recipient(text: object, problem: str) -> KeyFormatError:
+def bad_recipient(text: object, problem: str) -> KeyFormatError:
     """The error for a bad recipient string; it never repeats a secret key."""
     if isinstance(text, str) and text[:14].upper() == "AGE-SECRET-KEY":
         return KeyFormatError(
@@ -53,9 +53,9 @@ class X25519Recipient:
         try:
             hrp, data = bech32_decode(text)
         except KeyFormatError as exc:
-            raise _bad_recipient(text, str(exc)) from None
+            raise bad_recipient(text, str(exc)) from None
         if hrp != "age" or len(data) != 32:
-            raise _bad_recipient(text, "expected 'age1' followed by 32 bytes")
+            raise bad_recipient(text, "expected 'age1' followed by 32 bytes")
         return cls(data)
 
     @property
@@ -68,12 +68,12 @@ class X25519Recipient:
         ephemeral = X25519PrivateKey.generate()
         share = ephemeral.public_key().public_bytes_raw()
         try:
-            shared = _x25519(ephemeral, self._public)
+            shared = x25519_shared_secret(ephemeral, self._public)
         except HeaderError:
             raise KeyFormatError(f"{self} is a low-order point, not a usable key") from None
-        wrap_key = _hkdf(shared, share + self._public, _X25519_LABEL)
-        body = _seal_file_key(wrap_key, file_key)
-        return [Stanza("X25519", (_b64_encode(share).decode("ascii"),), body)]
+        wrap_key = hkdf(shared, share + self._public, _X25519_LABEL)
+        body = seal_file_key(wrap_key, file_key)
+        return [Stanza("X25519", (b64_encode(share).decode("ascii"),), body)]
 
     def __str__(self) -> str:
         return bech32_encode("age", self._public)
@@ -120,19 +120,19 @@ class X25519Identity:
 
     def unwrap(self, stanzas: Sequence[Stanza]) -> bytes | None:
         """The file key from the first X25519 stanza addressed to this identity."""
-        return _unwrap_each(stanzas, self._unwrap_one)
+        return unwrap_each(stanzas, self._unwrap_one)
 
     def _unwrap_one(self, stanza: Stanza) -> bytes | None:
         if stanza.type != "X25519":
             return None
-        _check_arg_count(stanza, 1)
-        share = _b64_decode(stanza.args[0].encode("ascii"), "X25519 share")
+        check_arg_count(stanza, 1)
+        share = b64_decode(stanza.args[0].encode("ascii"), "X25519 share")
         if len(share) != 32:
             raise HeaderError(f"malformed age header: X25519 share is {len(share)} bytes, not 32")
-        _check_body_size(stanza)
-        shared = _x25519(self._private, share)
-        wrap_key = _hkdf(shared, share + self._recipient.public_bytes, _X25519_LABEL)
-        return _open_file_key(wrap_key, stanza.body)
+        check_body_size(stanza)
+        shared = x25519_shared_secret(self._private, share)
+        wrap_key = hkdf(shared, share + self._recipient.public_bytes, _X25519_LABEL)
+        return open_file_key(wrap_key, stanza.body)
 
     def __str__(self) -> str:
         return bech32_encode("AGE-SECRET-KEY-", self._private.private_bytes_raw())

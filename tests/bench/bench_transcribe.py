@@ -37,10 +37,12 @@ import numpy as np
 if __package__ in (None, ""):  # run as a script: make the project importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from appliance import age, asr, der, transcribe  # noqa: E402
+from appliance import age, asr, transcribe  # noqa: E402
 from appliance.audiofile import RATE, open_audio  # noqa: E402
 from appliance.keys import KeyStore  # noqa: E402
 from appliance.storage import State, Storage  # noqa: E402
+from appliance.transcript import TranscriptResult  # noqa: E402
+from tests import der  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 SPEECH = ROOT.parent / "shared" / "testdata" / "speech"
@@ -118,7 +120,7 @@ class Systems:
                                             beam_size=5, language="en")
         return " ".join(s.text for s in segments)
 
-    def pipeline(self, path: Path, mode: str, **kwargs) -> dict:
+    def pipeline(self, path: Path, mode: str, **kwargs) -> TranscriptResult:
         return transcribe.transcribe_file(config(self.root / mode), path,
                                           recognizer=self.recognizers[mode], **kwargs)
 
@@ -132,8 +134,8 @@ def accuracy(systems: Systems) -> dict[str, dict]:
         hyps["bare"].append(normalise(systems.bare(path)))
         for mode in ("batched", "sequential"):
             results[(name, mode)] = systems.pipeline(path, mode)
-            lines = results[(name, mode)]["segments"]
-            hyps[mode].append(normalise(" ".join(s["text"] for s in lines)))
+            lines = results[(name, mode)].segments
+            hyps[mode].append(normalise(" ".join(s.text for s in lines)))
     table = {system: {"files": [wer(r, h) for r, h in zip(refs, texts)],
                       "pooled": wer(" ".join(refs), " ".join(texts))}
              for system, texts in hyps.items()}
@@ -218,7 +220,7 @@ def encrypted_session(root: Path, wav: Path, window: float,
         while block := src.read(1 << 20):
             out.write(block)
     seconds = (wav.stat().st_size - 44) / (2 * RATE)
-    storage.transition(session.id, State.RECORDED, (State.RECORDING,), duration_s=seconds)
+    storage.transition(session.id, State.RECORDED, duration_s=seconds)
     toml = root / "holdnote.toml"
     toml.write_text(
         f'[paths]\ndata_dir = "{cfg.paths.data_dir}"\nruntime_dir = "{cfg.paths.runtime_dir}"\n'
@@ -267,8 +269,8 @@ def print_memory(peaks: list[tuple[str, float, tuple[float, float]]], window: fl
 # --- 3. diarization error rate ------------------------------------------------------------------
 
 
-def turns_of(result: dict) -> list:
-    return [der.Turn(s["start"], s["end"], s["speaker"]) for s in result["segments"]]
+def turns_of(result: TranscriptResult) -> list:
+    return [der.Turn(s.start, s.end, s.speaker) for s in result.segments]
 
 
 def diarization(systems: Systems, results: dict) -> list[tuple[str, str, float]]:

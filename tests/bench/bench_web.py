@@ -27,6 +27,7 @@ transcripts and makes fewer requests.
 
 from __future__ import annotations
 
+import dataclasses
 import http.client
 import os
 import re
@@ -75,9 +76,8 @@ def seed_device(data_dir: Path, runtime_dir: Path) -> tuple[int, int]:
                for n in range(DISTINCT_TRANSCRIPTS)]
     start = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0)
     for n in range(SESSIONS):
-        result = dict(results[n % DISTINCT_TRANSCRIPTS])
-        note = _note(result["note"], n)
-        result["note"] = note
+        result = results[n % DISTINCT_TRANSCRIPTS]
+        result = dataclasses.replace(result, note=_note(result.note, n))
         seed.add_session(storage, clock, recipient, label=f"Client {n:04d}",
                          started_at=start - timedelta(days=SESSIONS - n, hours=n % 7),
                          result=result, consent=n % 3 != 0)
@@ -85,7 +85,7 @@ def seed_device(data_dir: Path, runtime_dir: Path) -> tuple[int, int]:
     long_id = seed.add_session(storage, clock, recipient, started_at=start - timedelta(hours=3),
                                label="Two-hour session", result=long, consent=True)
     storage.checkpoint()
-    return long_id, len(long["segments"])
+    return long_id, len(long.segments)
 
 
 def _note(note: dict, n: int) -> dict:

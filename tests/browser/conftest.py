@@ -127,10 +127,10 @@ def _seed(data_dir: Path, runtime_dir: Path) -> Seeded:
 
     long = seed.transcript_result(50, seed=1, extra=[(400, seed.CLIENT,
                                   f"We made {TRANSCRIPT_WORD} with my grandmother on Sundays.")])
-    long["note"]["sections"][0]["text"] = (
-        f"Client describes the {NOTE_WORD} walk as the calmest part of the week.")
+    long = seed.with_first_section(
+        long, f"Client describes the {NOTE_WORD} walk as the calmest part of the week.")
     xss = seed.transcript_result(20, seed=3, flags=False, extra=[(60, seed.CLIENT, XSS)])
-    xss["note"]["sections"][0]["text"] = XSS
+    xss = seed.with_first_section(xss, XSS)
     add("long", 1, 10, "A.B. 2024-031", result=long, consent=True)
     add("sign_me", 2, 14, "C.D. 2024-044", result=seed.transcript_result(45, seed=2),
         consent=True)

@@ -1,4 +1,4 @@
-"""Diarization error rate (DER) and RTTM parsing, for tests and benchmarks.
+"""Diarization error rate (DER) and RTTM parsing, for tests and benchmarks (not shipped).
 
 DER = (missed speech + false alarm + speaker confusion) / total reference speech,
 the NIST md-eval definition:
@@ -10,25 +10,21 @@ the NIST md-eval definition:
 - Overlapped reference speech counts once per speaker: a region where two people
   talk and the hypothesis names one is half missed.
 - Reference and hypothesis speakers are paired one-to-one to maximise the time
-  they agree (exact search over permutations for up to 7 speakers on the smaller
-  side, greedy beyond that).
+  they agree: an optimal assignment (scipy's ``linear_sum_assignment``, the
+  Hungarian method), exact for any number of speakers.
 """
 
 from __future__ import annotations
 
-import itertools
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from scipy.optimize import linear_sum_assignment
 
 from appliance.speakers import Turn
-
-# Exact mapping enumerates permutations; 7 speakers is 5040 of them at most
-# against 7 hypothesis speakers (more when the hypothesis has extra speakers).
-_EXACT_MAPPING_MAX = 7
 
 
 @dataclass(frozen=True)
@@ -172,39 +168,8 @@ def _scored(reference: Sequence[Turn], mids: np.ndarray, collar: float) -> np.nd
 
 
 def _best_mapping(overlap: np.ndarray) -> list[tuple[int, int]]:
-    """Pairs (ref, hyp) maximising the summed overlap, one-to-one."""
-    n_ref, n_hyp = overlap.shape
-    if n_ref == 0 or n_hyp == 0:
+    """Pairs (ref, hyp) maximising the summed overlap, one-to-one; pairs that never overlap are left out."""
+    if overlap.size == 0:
         return []
-    if min(n_ref, n_hyp) <= _EXACT_MAPPING_MAX and max(n_ref, n_hyp) <= _EXACT_MAPPING_MAX + 1:
-        return _exact_mapping(overlap)
-    return _greedy_mapping(overlap)
-
-
-def _exact_mapping(overlap: np.ndarray) -> list[tuple[int, int]]:
-    n_ref, n_hyp = overlap.shape
-    best, best_pairs = -1.0, []
-    if n_ref <= n_hyp:
-        candidates = (list(zip(range(n_ref), perm, strict=True))
-                      for perm in itertools.permutations(range(n_hyp), n_ref))
-    else:
-        candidates = (list(zip(perm, range(n_hyp), strict=True))
-                      for perm in itertools.permutations(range(n_ref), n_hyp))
-    for pairs in candidates:
-        score = sum(overlap[r, h] for r, h in pairs)
-        if score > best:
-            best, best_pairs = score, pairs
-    return [(r, h) for r, h in best_pairs if overlap[r, h] > 0]
-
-
-def _greedy_mapping(overlap: np.ndarray) -> list[tuple[int, int]]:
-    pairs, used_r, used_h = [], set(), set()
-    for flat in np.argsort(overlap, axis=None)[::-1]:
-        r, h = np.unravel_index(flat, overlap.shape)
-        if overlap[r, h] <= 0:
-            break
-        if r not in used_r and h not in used_h:
-            pairs.append((int(r), int(h)))
-            used_r.add(r)
-            used_h.add(h)
-    return pairs
+    rows, cols = linear_sum_assignment(overlap, maximize=True)
+    return [(int(r), int(h)) for r, h in zip(rows, cols, strict=True) if overlap[r, h] > 0]

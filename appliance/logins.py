@@ -1,4 +1,4 @@
-"""Web logins and failed-login counters, kept in SQLite.
+"""Web logins and the login guard, kept in SQLite (owns the ``web_logins`` table).
 
 Both live in the database rather than in a worker's memory because gunicorn
 runs several worker processes: a logout, a removed user or a lockout must
@@ -16,7 +16,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from appliance.keys import failure_delay
+from appliance import failures
+from appliance.failures import failure_delay
+from appliance.keys import record_login
 from appliance.storage import Storage, iso
 
 # last_seen is written at most this often, so a busy page does not turn
@@ -59,15 +61,14 @@ class Logins:
         token = secrets.token_urlsafe(32)
         moment = iso(self.now())
         with self.storage.connect() as conn:
-            row = conn.execute("SELECT id FROM users WHERE username = ?", (username,)).fetchone()
-            if row is None:
+            user_id = record_login(conn, username, moment)
+            if user_id is None:
                 raise LookupError(f"no user named {username!r}")
             conn.execute(
                 "INSERT INTO web_logins(token_hash, user_id, username, created_at, last_seen, "
                 "source) VALUES(?, ?, ?, ?, ?, ?)",
-                (_digest(token), row["id"], username, moment, moment, source),
+                (_digest(token), user_id, username, moment, moment, source),
             )
-            conn.execute("UPDATE users SET last_login = ? WHERE id = ?", (moment, row["id"]))
         return token
 
     def check(self, token: str, touch: bool = True) -> Login | Ended:
@@ -151,7 +152,8 @@ class LoginGuard:
     """Progressive delay and temporary lockout, per account and per address.
 
     After a few free failures each attempt must wait a little longer (the
-    key store's own schedule: 1, 2, 4 … seconds, at most 30); after
+    schedule of :func:`appliance.failures.failure_delay`, which the key store's
+    unlock follows too: 1, 2, 4 … seconds, at most 30); after
     ``max_failures`` the account or address is locked for ``lockout_minutes``.
     The wait is enforced by refusing early attempts, not by sleeping, so an
     attacker cannot tie up the web workers.
@@ -167,9 +169,9 @@ class LoginGuard:
     @staticmethod
     def _keys(username: str | None, address: str | None) -> list[tuple[str, str]]:
         # username None: an attempt that names no account (a setup code guess).
-        keys = [("address", address_key(address))]
+        keys = [(failures.ADDRESS, address_key(address))]
         if username is not None:
-            keys.insert(0, ("user", username.strip().casefold()))
+            keys.insert(0, (failures.USER, failures.user_key(username)))
         return keys
 
     def check(self, username: str | None, address: str | None) -> Refusal | None:
@@ -178,19 +180,17 @@ class LoginGuard:
         refusals = []
         with self.storage.connect() as conn:
             for scope, key in self._keys(username, address):
-                row = conn.execute(
-                    "SELECT * FROM login_failures WHERE scope = ? AND key = ?", (scope, key)
-                ).fetchone()
-                if row is not None:
-                    refusal = self._refusal(conn, row, now)
+                count = failures.read(conn, scope, key)
+                if count is not None:
+                    refusal = self._refusal(conn, count, now)
                     if refusal:
                         refusals.append(refusal)
         # The lockout wins over a short wait, the longer wait over a shorter one.
         return max(refusals, key=lambda r: (r.locked, r.retry_after_s), default=None)
 
-    def _refusal(self, conn, row, now: datetime) -> Refusal | None:
-        if row["locked_until"]:
-            until = datetime.fromisoformat(row["locked_until"])
+    def _refusal(self, conn, count: failures.Failures, now: datetime) -> Refusal | None:
+        until = count.locked_until
+        if until is not None:
             if now < until:
                 minutes = max(1, -(-int((until - now).total_seconds()) // 60))
                 return Refusal(
@@ -198,11 +198,12 @@ class LoginGuard:
                     f"{'s' if minutes != 1 else ''}, or ask a colleague to check the account.",
                     int((until - now).total_seconds()) + 1, True)
             # The lockout is over: start counting afresh.
-            conn.execute("DELETE FROM login_failures WHERE scope = ? AND key = ?",
-                         (row["scope"], row["key"]))
+            failures.clear(conn, count.scope, count.key)
             return None
-        wait = failure_delay(row["failures"])
-        ready = datetime.fromisoformat(row["last_failure"]) + timedelta(seconds=wait)
+        if count.last_failure is None:
+            return None
+        wait = failure_delay(count.failures)
+        ready = count.last_failure + timedelta(seconds=wait)
         if now < ready:
             seconds = max(1, -(-int((ready - now).total_seconds() * 1000) // 1000))
             return Refusal(f"Please wait {seconds} second{'s' if seconds != 1 else ''} "
@@ -215,21 +216,8 @@ class LoginGuard:
         locked = False
         with self.storage.connect() as conn:
             for scope, key in self._keys(username, address):
-                conn.execute(
-                    "INSERT INTO login_failures(scope, key, failures, last_failure) "
-                    "VALUES(?, ?, 1, ?) ON CONFLICT(scope, key) DO UPDATE SET "
-                    "failures = failures + 1, last_failure = excluded.last_failure",
-                    (scope, key, iso(now)),
-                )
-                count = conn.execute(
-                    "SELECT failures FROM login_failures WHERE scope = ? AND key = ?",
-                    (scope, key),
-                ).fetchone()[0]
-                if count >= self.max_failures:
-                    conn.execute(
-                        "UPDATE login_failures SET locked_until = ? WHERE scope = ? AND key = ?",
-                        (iso(now + self.lockout), scope, key),
-                    )
+                if failures.record(conn, scope, key, now) >= self.max_failures:
+                    failures.lock(conn, scope, key, now + self.lockout)
                     locked = True
         return locked
 
@@ -237,5 +225,4 @@ class LoginGuard:
         """Clear the counters after a correct password."""
         with self.storage.connect() as conn:
             for scope, key in self._keys(username, address):
-                conn.execute("DELETE FROM login_failures WHERE scope = ? AND key = ?",
-                             (scope, key))
+                failures.clear(conn, scope, key)
