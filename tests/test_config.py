@@ -106,7 +106,7 @@ def test_environment_variable_overrides_the_path(tmp_path, monkeypatch):
 
 def run_cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "appliance.cli", *args],
+        [sys.executable, "-m", "appliance.app.cli", *args],
         capture_output=True, text=True, env=env, cwd=REPO, timeout=60,
     )
 

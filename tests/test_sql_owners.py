@@ -14,23 +14,25 @@ import re
 from pathlib import Path
 from types import ModuleType
 
-from appliance import audit, failures, jobstate, keys, logins, storage
+from appliance.access import audit, failures, keys, logins
+from appliance.store import db
+from appliance.transcription import checkpoints
 
 ROOT = Path(__file__).resolve().parent.parent
 
 OWNERS: dict[str, ModuleType] = {
-    "sessions": storage,
-    "transcripts": storage,
-    "notes": storage,
-    "addenda": storage,
-    "settings": storage,
+    "sessions": db,
+    "transcripts": db,
+    "notes": db,
+    "addenda": db,
+    "settings": db,
     "users": keys,
     "key_slots": keys,
     "login_failures": failures,
     "web_logins": logins,
     "audit": audit,
-    "checkpoints": jobstate,
-    "voice_profiles": jobstate,
+    "checkpoints": checkpoints,
+    "voice_profiles": checkpoints,
 }
 
 # Upper-case SQL keywords followed by a table name: how this code base writes SQL.
@@ -42,7 +44,7 @@ def tables_in(source: str) -> set[str]:
     found: set[str] = set()
     for node in ast.walk(ast.parse(source)):
         if (isinstance(node, ast.Constant) and isinstance(node.value, str)
-                and node.value not in storage.MIGRATIONS):
+                and node.value not in db.MIGRATIONS):
             found |= set(TABLE_REFERENCE.findall(node.value))
     return found
 
@@ -64,14 +66,14 @@ def test_the_guard_finds_table_names_in_sql():
 
 
 def test_every_table_of_the_schema_has_an_owner():
-    created = {name for script in storage.MIGRATIONS
+    created = {name for script in db.MIGRATIONS
                for name in re.findall(r"CREATE TABLE (\w+)", script)}
     assert created == set(OWNERS)
 
 
 def test_the_storage_docstring_names_every_table():
-    missing = [t for t in OWNERS if f"``{t}``" not in (storage.__doc__ or "")]
-    assert missing == [], "add these tables to the owner map in appliance/storage.py's docstring"
+    missing = [t for t in OWNERS if f"``{t}``" not in (db.__doc__ or "")]
+    assert missing == [], "add these tables to the owner map in appliance/store/db.py's docstring"
 
 
 def test_each_table_is_touched_only_by_its_owner():

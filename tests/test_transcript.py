@@ -17,13 +17,13 @@ import pytest
 
 from appliance import age
 from appliance.errors import TranscriptFormatError
-from appliance.pipeline import Pipeline, Progress, Settings
+from appliance.transcription.pipeline import Pipeline, Progress, Settings
 from appliance.transcript import (
     CURRENT_VERSION, Bookmark, Metrics, RiskFlag, Segment, Silence, TranscriptResult, migrate)
 from tests.conftest import make_config
-from tests.web_support import (  # noqa: F401 - fixtures
+from tests.support.web_support import (  # noqa: F401 - fixtures
     START, app, browser, clock, recovery, seed, svc, user)
-from web_ui import transcript as view
+from web_ui.views import transcript as view
 
 DATA = Path(__file__).parent / "data"
 CLINICIAN = "Dr. Rivera"

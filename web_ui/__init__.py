@@ -16,7 +16,7 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
 
 from appliance import config as config_mod
-from appliance.storage import utcnow
+from appliance.store.db import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -27,8 +27,9 @@ MAX_FORM_BYTES = 1024 * 1024
 def create_app(config: config_mod.Config | None = None, *,
                now: Callable[[], datetime] | None = None) -> Flask:
     """Build the web app for ``config`` (default: the configuration file) and clock ``now``."""
-    from web_ui import admin, auth, device, formatting, search, secret, security, sessions
-    from web_ui.context import EXTENSION, Services
+    from web_ui.serving import secret
+    from web_ui.views import admin, auth, device, formatting, search, security, sessions
+    from web_ui.views.context import EXTENSION, Services
 
     cfg = config if config is not None else config_mod.load()
     app = Flask(__name__)

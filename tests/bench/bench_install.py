@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from appliance import config as config_mod
-from appliance.demo import healthz_answers
+from appliance.app.demo import healthz_answers
 
 REPEATS_QUICK, REPEATS_FULL = 2, 5
 
@@ -69,7 +69,7 @@ def recorder_cycle(conf: Path, root: Path) -> tuple[float, float]:
         notify.settimeout(60)
         env = dict(os.environ, NOTIFY_SOCKET=str(notify_path), GPIOZERO_PIN_FACTORY="mock")
         started = time.perf_counter()
-        proc = subprocess.Popen([sys.executable, "-m", "appliance.cli", "--config", str(conf),
+        proc = subprocess.Popen([sys.executable, "-m", "appliance.app.cli", "--config", str(conf),
                                  "recorder"], env=env, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL)
         while b"READY=1" not in notify.recv(4096):
@@ -81,7 +81,7 @@ def recorder_cycle(conf: Path, root: Path) -> tuple[float, float]:
 def web_cycle(conf: Path, port: int) -> tuple[float, float]:
     """Seconds until /healthz answers over TLS, then seconds to exit after SIGTERM."""
     started = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "appliance.cli", "--config", str(conf), "web"],
+    proc = subprocess.Popen([sys.executable, "-m", "appliance.app.cli", "--config", str(conf), "web"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     while not healthz_answers(port):
         if proc.poll() is not None:
@@ -97,7 +97,7 @@ def main() -> None:
         root = Path(tmp)
         port = free_port()
         conf = make_config(root, port)
-        subprocess.run([sys.executable, "-m", "appliance.cli", "--config", str(conf), "web",
+        subprocess.run([sys.executable, "-m", "appliance.app.cli", "--config", str(conf), "web",
                         "init-tls"], check=True, stdout=subprocess.DEVNULL)
         base = statistics.median(interpreter_start() for _ in range(repeats))
         recorder = [recorder_cycle(conf, root) for _ in range(repeats)]

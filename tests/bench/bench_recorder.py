@@ -29,7 +29,9 @@ import numpy as np
 from gpiozero.pins.mock import MockFactory
 
 from appliance import age, config
-from appliance.audio import (
+from appliance.access.keys import KeyStore
+from appliance.recorder.buttons import ButtonPanel, make_light
+from appliance.recorder.capture import (
     WAV_HEADER_BYTES,
     AudioFormat,
     FrameQueue,
@@ -37,11 +39,9 @@ from appliance.audio import (
     StreamPump,
     wav_header,
 )
-from appliance.buttons import ButtonPanel, make_light
-from appliance.keys import KeyStore
-from appliance.recorder import Recorder
-from appliance.storage import Storage
-from tests import alsa
+from appliance.recorder.daemon import Recorder
+from appliance.store.db import Storage
+from tests.support import alsa
 
 PACE = 20.0
 FORMAT = AudioFormat(16000, 1, 1600)

@@ -31,8 +31,8 @@ if __package__ in (None, ""):  # run as a script: make the project importable
 
 from faster_whisper import decode_audio  # noqa: E402
 
-from appliance import speakers  # noqa: E402
-from tests.der import DerResult, der, parse_rttm  # noqa: E402
+from appliance.transcription import speakers  # noqa: E402
+from tests.support.der import DerResult, der, parse_rttm  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 SPEECH = ROOT.parent / "shared" / "testdata" / "speech"

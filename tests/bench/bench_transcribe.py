@@ -37,12 +37,13 @@ import numpy as np
 if __package__ in (None, ""):  # run as a script: make the project importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from appliance import age, asr, transcribe  # noqa: E402
-from appliance.audiofile import RATE, open_audio  # noqa: E402
-from appliance.keys import KeyStore  # noqa: E402
-from appliance.storage import State, Storage  # noqa: E402
+from appliance import age  # noqa: E402
+from appliance.access.keys import KeyStore  # noqa: E402
+from appliance.store.db import State, Storage  # noqa: E402
 from appliance.transcript import TranscriptResult  # noqa: E402
-from tests import der  # noqa: E402
+from appliance.transcription import asr, commands  # noqa: E402
+from appliance.transcription.reader import RATE, open_audio  # noqa: E402
+from tests.support import der  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 SPEECH = ROOT.parent / "shared" / "testdata" / "speech"
@@ -121,7 +122,7 @@ class Systems:
         return " ".join(s.text for s in segments)
 
     def pipeline(self, path: Path, mode: str, **kwargs) -> TranscriptResult:
-        return transcribe.transcribe_file(config(self.root / mode), path,
+        return commands.transcribe_file(config(self.root / mode), path,
                                           recognizer=self.recognizers[mode], **kwargs)
 
 
@@ -214,7 +215,7 @@ def encrypted_session(root: Path, wav: Path, window: float,
     session = storage.create_session()
     with open(wav, "rb") as src, age.StreamWriter(session.audio_path, [keys.recipient()]) as out:
         src.read(44)
-        from appliance.audio import AudioFormat, wav_header
+        from appliance.recorder.capture import AudioFormat, wav_header
 
         out.write(wav_header(AudioFormat()))
         while block := src.read(1 << 20):
@@ -233,7 +234,7 @@ def encrypted_session(root: Path, wav: Path, window: float,
 
 # Runs the real command line in the child and records the child's own peak RSS:
 # ru_maxrss from wait4() would also count the parent's pages copied at fork.
-_PROBE = ("import sys; from appliance.cli import main; code = main(sys.argv[2:]); "
+_PROBE = ("import sys; from appliance.app.cli import main; code = main(sys.argv[2:]); "
           "peak = next(l for l in open('/proc/self/status') if l.startswith('VmHWM'));"
           "open(sys.argv[1], 'w').write(peak.split()[1]); sys.exit(code)")
 

@@ -2,7 +2,7 @@
 
 Run from the repository root:  python -m tests.bench web   (or: make bench)
 
-A data directory is seeded the way the appliance fills it (tests/seed.py):
+A data directory is seeded the way the appliance fills it (tests/support/seed.py):
 1,000 transcribed sessions with draft notes (50-minute transcripts) and one
 two-hour session (~1,500 segments). Then ``holdnote web`` starts gunicorn with
 TLS and the default worker count on a free 127.0.0.1 port, a client logs
@@ -45,10 +45,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))  # run as a script from a checkout, installed or not
 
-from appliance.keys import KeyStore  # noqa: E402
-from appliance.storage import Storage  # noqa: E402
-from tests import seed  # noqa: E402
+from appliance.access.keys import KeyStore  # noqa: E402
+from appliance.store.db import Storage  # noqa: E402
 from tests.browser.server import Server, free_port, init_tls, write_config  # noqa: E402
+from tests.support import seed  # noqa: E402
 
 QUICK = os.environ.get("HOLDNOTE_BENCH_QUICK") == "1"
 SESSIONS = 200 if QUICK else 1000

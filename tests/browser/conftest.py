@@ -7,7 +7,7 @@ Two servers per test run, both started as the appliance starts its web page
   one-time setup code issued. For the first-run tests.
 * ``device``: a device in use: practice keys and a clinician account, and
   a week of sessions seeded the way the recorder and the overnight job store
-  them (see ``tests/seed.py``). For everything else.
+  them (see ``tests/support/seed.py``). For everything else.
 
 Both share one certificate made by ``holdnote web init-tls``; chromium is
 told to accept exactly that key (``--ignore-certificate-errors-spki-list``)
@@ -27,14 +27,24 @@ from pathlib import Path
 
 import pytest
 
-from appliance.audit import AuditLog
-from appliance.keys import KeyStore
-from appliance.setup_code import SetupCodes
-from appliance.storage import State, Storage
-from tests import seed
-from tests.browser.helpers import (CHROMIUM, CHROMIUM_ARGS, DESKTOP, NOTE_WORD, SCREENSHOTS,
-                                   TIMEOUT_MS, TRANSCRIPT_WORD, USER, XSS, login)
+from appliance.access.audit import AuditLog
+from appliance.access.keys import KeyStore
+from appliance.access.setup_code import SetupCodes
+from appliance.store.db import State, Storage
+from tests.browser.helpers import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    DESKTOP,
+    NOTE_WORD,
+    SCREENSHOTS,
+    TIMEOUT_MS,
+    TRANSCRIPT_WORD,
+    USER,
+    XSS,
+    login,
+)
 from tests.browser.server import Certificate, Server, free_port, init_tls, write_config
+from tests.support import seed
 
 
 @pytest.fixture(scope="session")

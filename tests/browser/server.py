@@ -31,7 +31,7 @@ REPO = Path(__file__).resolve().parents[2]
 # The installed console script, as the systemd unit runs it; from a bare
 # checkout, the same entry point through the interpreter.
 _SCRIPT = Path(sys.executable).parent / "holdnote"
-HOLDNOTE = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "appliance.cli"]
+HOLDNOTE = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "appliance.app.cli"]
 STARTUP_S = 60
 
 

@@ -6,8 +6,8 @@ import threading
 
 import pytest
 
-from appliance.control import ControlServer
-from appliance.storage import PENDING_STATES
+from appliance.recorder.control import ControlServer
+from appliance.store.db import PENDING_STATES
 from tests.browser.helpers import login, shot
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -19,7 +19,7 @@ class StandInRecorder:
     """Answers the recorder's control protocol (no microphone or GPIO here).
 
     Only the daemon behind the socket is a stand-in: the socket server is the
-    real :class:`appliance.control.ControlServer` the recorder uses.
+    real :class:`appliance.recorder.control.ControlServer` the recorder uses.
     """
 
     def __init__(self):

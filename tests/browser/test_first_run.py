@@ -6,9 +6,9 @@ import re
 
 import pytest
 
-from appliance.audit import AuditLog
-from appliance.keys import KeyStore
-from appliance.setup_code import SetupCodes
+from appliance.access.audit import AuditLog
+from appliance.access.keys import KeyStore
+from appliance.access.setup_code import SetupCodes
 from tests.browser.helpers import shot
 from tests.browser.server import served_fingerprint
 

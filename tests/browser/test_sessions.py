@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from appliance.storage import State
+from appliance.store.db import State
 from tests.browser.helpers import PASSPHRASE, USER, XSS, login, shot
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]

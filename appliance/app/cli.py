@@ -1,0 +1,334 @@
+"""``holdnote``: the command-line entry point.
+
+Thin by design: parse arguments, set up logging, load the configuration once,
+and hand explicit values to the module that does the work. Heavy modules are
+imported inside the handlers so ``holdnote record status`` starts quickly and
+the recorder never loads Whisper.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import logging
+import sys
+from pathlib import Path
+
+from appliance import config as config_mod
+from appliance.errors import HoldnoteError
+
+log = logging.getLogger("holdnote")
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
+
+
+# --- shared helpers ----------------------------------------------------------------
+
+
+def read_secret(prompt: str) -> str:
+    """A passphrase from the terminal, or one line of stdin when scripted."""
+    if sys.stdin.isatty():
+        return getpass.getpass(prompt)
+    line = sys.stdin.readline()
+    if not line:
+        raise HoldnoteError(f"{prompt.strip(': ')}: expected a line on standard input")
+    return line.rstrip("\n")
+
+
+def new_secret(prompt: str) -> str:
+    """A new passphrase, asked twice on a terminal."""
+    first = read_secret(prompt)
+    if sys.stdin.isatty() and getpass.getpass("Repeat it: ") != first:
+        raise HoldnoteError("the two passphrases differ; nothing was changed")
+    return first
+
+
+def open_keys(cfg: config_mod.Config):
+    """The key store for this configuration."""
+    from appliance.access.keys import KeyStore
+    from appliance.store.db import Storage
+
+    storage = Storage(cfg.paths.data_dir)
+    return KeyStore.for_config(cfg, storage)
+
+
+def audit_cli(cfg: config_mod.Config, action: str, detail: str | None = None) -> None:
+    """Record a key operation done from the command line."""
+    from appliance.access.audit import AuditLog
+    from appliance.store.db import Storage
+
+    AuditLog(Storage(cfg.paths.data_dir)).append("cli", action, source="console", detail=detail)
+
+
+# --- handlers ------------------------------------------------------------------------
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    """Validate a configuration file, or print the documented template."""
+    if args.template:
+        sys.stdout.write(config_mod.render_template())
+        return EXIT_OK
+    path = config_mod.resolve_path(args.path)
+    try:
+        config_mod.load(path)
+    except config_mod.ConfigError as error:
+        print(f"{path}: {(error.problems and 'invalid') or error}", file=sys.stderr)
+        for problem in error.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"{path}: OK")
+    return EXIT_OK
+
+
+def cmd_keys(args: argparse.Namespace) -> int:
+    """``holdnote keys …``: create, unlock, lock and manage key slots."""
+    cfg = config_mod.load(args.config)
+    keys = open_keys(cfg)
+    action = args.keys_action
+    if action == "status":
+        status = keys.status()
+        print(json.dumps(status.__dict__, indent=2) if args.json else
+              f"initialized: {status.initialized}\nunlocked: {status.unlocked}\n"
+              f"users: {', '.join(status.users) or '-'}\nrecipient: {status.recipient or '-'}")
+        return EXIT_OK
+    if action == "init":
+        recovery = keys.init(args.user, new_secret(f"New passphrase for {args.user}: "))
+        audit_cli(cfg, "keys.init", args.user)
+        print("Practice keys created and the device is unlocked.\n")
+        print("RECOVERY KEY (shown once; print it or write it down and keep it offline):")
+        print(f"  {recovery}")
+        return EXIT_OK
+    if action == "unlock":
+        if args.recovery:
+            keys.unlock_with_recovery(read_secret("Recovery key: "))
+        else:
+            keys.unlock(args.user, read_secret(f"Passphrase for {args.user}: "))
+        audit_cli(cfg, "device.unlock", args.user or "recovery key")
+        print("Device unlocked.")
+        return EXIT_OK
+    if action == "lock":
+        keys.lock()
+        audit_cli(cfg, "device.lock")
+        print("Device locked.")
+        return EXIT_OK
+    return cmd_keys_users(args, cfg, keys)
+
+
+def cmd_keys_users(args: argparse.Namespace, cfg: config_mod.Config, keys) -> int:
+    """The user-management half of ``holdnote keys``."""
+    action = args.keys_action
+    if action == "add-user":
+        keys.add_user(args.user, new_secret(f"New passphrase for {args.user}: "), keys.identity())
+        audit_cli(cfg, "user.add", args.user)
+        print(f"User {args.user} added.")
+    elif action == "remove-user":
+        keys.remove_user(args.user)
+        audit_cli(cfg, "user.remove", args.user)
+        print(f"User {args.user} removed.")
+    elif action == "change-passphrase":
+        old = read_secret(f"Current passphrase for {args.user}: ")
+        keys.change_passphrase(args.user, old, new_secret("New passphrase: "))
+        audit_cli(cfg, "user.passphrase", args.user)
+        print("Passphrase changed.")
+    elif action == "recover":
+        recovery = read_secret("Recovery key: ")
+        keys.recover(recovery, args.user, new_secret(f"New passphrase for {args.user}: "))
+        audit_cli(cfg, "keys.recover", args.user)
+        print(f"Device unlocked; {args.user} has a new passphrase.")
+    return EXIT_OK
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    """``holdnote audit verify|show``."""
+    from appliance.access.audit import AuditLog
+    from appliance.store.db import Storage
+
+    cfg = config_mod.load(args.config)
+    audit = AuditLog(Storage(cfg.paths.data_dir))
+    if args.audit_action == "show":
+        for entry in reversed(audit.entries(limit=args.limit)):
+            print(f"{entry.seq:6d} {entry.ts} {entry.actor:12s} {entry.action:18s} "
+                  f"{entry.session_id or '':>6} {entry.source or ''} {entry.detail or ''}")
+        return EXIT_OK
+    verdict = audit.verify()
+    if verdict.ok:
+        print(f"audit log intact: {verdict.entries} entries")
+        return EXIT_OK
+    print(f"audit log DAMAGED at entry {verdict.first_bad_seq}: {verdict.reason}", file=sys.stderr)
+    return EXIT_ERROR
+
+
+def cmd_recorder(args: argparse.Namespace) -> int:
+    """``holdnote recorder``: the long-running recorder daemon."""
+    from appliance.recorder import daemon
+
+    return daemon.run_daemon(config_mod.load(args.config))
+
+
+def cmd_record(args: argparse.Namespace) -> int:
+    """``holdnote record start|stop|mark|status``: talk to the recorder daemon."""
+    from appliance.recorder import control
+
+    cfg = config_mod.load(args.config)
+    # start/stop wait for files to be fsynced, which a busy SD card can make slow.
+    timeout = 5.0 if args.record_action == "status" else control.COMMAND_TIMEOUT
+    reply = control.send(cfg.paths.recorder_socket, {"cmd": args.record_action}, timeout=timeout)
+    print(json.dumps(reply, indent=2))
+    return EXIT_OK if reply.get("ok") else EXIT_ERROR
+
+
+def cmd_transcribe(args: argparse.Namespace) -> int:
+    """``holdnote transcribe --overnight`` (or ``--session ID`` for one session now)."""
+    from appliance.transcription import commands
+
+    cfg = config_mod.load(args.config)
+    return commands.run_job(cfg, session_id=args.session, overnight=args.overnight)
+
+
+def cmd_transcribe_file(args: argparse.Namespace) -> int:
+    """``holdnote transcribe-file AUDIO --json``."""
+    from appliance.transcription import commands
+
+    cfg = config_mod.load(args.config)
+    result = commands.transcribe_file(
+        cfg, Path(args.audio), speakers=args.speakers,
+        stereo_clinician=args.stereo_clinician, model=args.model,
+    )
+    json.dump(result.to_json(), sys.stdout, indent=2 if args.json else None)
+    sys.stdout.write("\n")
+    return EXIT_OK
+
+
+def cmd_enroll_voice(args: argparse.Namespace) -> int:
+    """``holdnote enroll-voice WAV``: store the clinician's voice profile, encrypted."""
+    from appliance.transcription import commands
+
+    cfg = config_mod.load(args.config)
+    commands.enroll_voice(cfg, Path(args.wav), name=args.name)
+    audit_cli(cfg, "voice.enroll", args.name)
+    print(f"Voice profile for {args.name} stored.")
+    return EXIT_OK
+
+
+def cmd_web(args: argparse.Namespace) -> int:
+    """``holdnote web`` (serve with gunicorn over TLS) or ``holdnote web init-tls``."""
+    from web_ui.serving import serve
+
+    cfg = config_mod.load(args.config)
+    if args.web_action == "init-tls":
+        fingerprint = serve.init_tls(cfg, force=args.force)
+        print(f"certificate: {cfg.web.tls_cert}\nSHA-256 fingerprint: {fingerprint}")
+        return EXIT_OK
+    return serve.run(cfg)
+
+
+def cmd_setup_code(args: argparse.Namespace) -> int:
+    """``holdnote setup-code``: print a fresh one-time code for first-run setup."""
+    from appliance.access.setup_code import SetupCodes
+    from appliance.store.db import Storage
+
+    cfg = config_mod.load(args.config)
+    codes = SetupCodes(Storage(cfg.paths.data_dir))
+    if codes.setup_done():
+        print("Setup is already complete; log in to the web page.", file=sys.stderr)
+        return EXIT_ERROR
+    print(codes.issue())
+    return EXIT_OK
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """``holdnote demo``: the whole appliance locally with mock GPIO and demo audio."""
+    from appliance.app import demo
+
+    return demo.run(workdir=Path(args.workdir), port=args.port)
+
+
+# --- parser ---------------------------------------------------------------------------
+
+
+def _keys_parser(sub: argparse._SubParsersAction) -> None:
+    keys = sub.add_parser("keys", help="practice keys, users and lock state")
+    actions = keys.add_subparsers(dest="keys_action", required=True)
+    for name in ("init", "add-user", "remove-user", "change-passphrase", "recover"):
+        actions.add_parser(name).add_argument("user", help="clinician user name")
+    unlock = actions.add_parser("unlock", help="open a key slot (asks for the passphrase)")
+    unlock.add_argument("user", nargs="?")
+    unlock.add_argument("--recovery", action="store_true", help="use the recovery key")
+    actions.add_parser("lock", help="forget the unlocked key now")
+    actions.add_parser("status").add_argument("--json", action="store_true")
+    keys.set_defaults(func=cmd_keys)
+
+
+def _transcribe_parsers(sub: argparse._SubParsersAction) -> None:
+    job = sub.add_parser("transcribe", help="transcribe waiting sessions")
+    job.add_argument("--overnight", action="store_true", help="respect the night window")
+    job.add_argument("--session", type=int, help="only this session, now")
+    job.set_defaults(func=cmd_transcribe)
+    one = sub.add_parser("transcribe-file", help="transcribe one audio file to JSON")
+    one.add_argument("audio", help="WAV, FLAC or an age file (when unlocked)")
+    one.add_argument("--speakers", type=int, help="speakers in a mono recording")
+    one.add_argument("--stereo-clinician", choices=("left", "right"))
+    one.add_argument("--model", help="model name or CTranslate2 directory")
+    one.add_argument("--json", action="store_true", help="pretty-print the JSON")
+    one.set_defaults(func=cmd_transcribe_file)
+    enroll = sub.add_parser("enroll-voice", help="store the clinician's voice sample")
+    enroll.add_argument("wav")
+    enroll.add_argument("--name", default="clinician")
+    enroll.set_defaults(func=cmd_enroll_voice)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser for every ``holdnote`` subcommand."""
+    parser = argparse.ArgumentParser(prog="holdnote", description=__doc__.splitlines()[0])
+    parser.add_argument("--config", help=f"configuration file (default ${config_mod.ENV_VAR} "
+                        f"or {config_mod.DEFAULT_PATH})")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+    check = sub.add_parser("check-config", help="validate the configuration file")
+    check.add_argument("path", nargs="?")
+    check.add_argument("--template", action="store_true", help="print the documented defaults")
+    check.set_defaults(func=cmd_check_config)
+    _keys_parser(sub)
+    audit = sub.add_parser("audit", help="audit log")
+    audit.add_argument("audit_action", choices=("verify", "show"))
+    audit.add_argument("--limit", type=int, default=50)
+    audit.set_defaults(func=cmd_audit)
+    sub.add_parser("recorder", help="run the recorder daemon").set_defaults(func=cmd_recorder)
+    record = sub.add_parser("record", help="control the recorder")
+    record.add_argument("record_action", choices=("start", "stop", "mark", "status"))
+    record.set_defaults(func=cmd_record)
+    _transcribe_parsers(sub)
+    web = sub.add_parser("web", help="serve the web UI (or: web init-tls)")
+    web.add_argument("web_action", nargs="?", choices=("serve", "init-tls"), default="serve")
+    web.add_argument("--force", action="store_true", help="replace an existing certificate")
+    web.set_defaults(func=cmd_web)
+    sub.add_parser("setup-code", help="print a one-time setup code").set_defaults(
+        func=cmd_setup_code)
+    demo = sub.add_parser("demo", help="run the whole appliance locally")
+    demo.add_argument("--workdir", default=".demo")
+    demo.add_argument("--port", type=int, default=8443)
+    demo.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``holdnote`` console script."""
+    args = build_parser().parse_args(argv)
+    from appliance.service import setup_logging
+
+    setup_logging(verbose=args.verbose)
+    try:
+        return args.func(args)
+    except config_mod.ConfigError as error:
+        print(f"holdnote: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except HoldnoteError as error:
+        print(f"holdnote: {error}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,3 @@
+"""Session notes from a transcript: silences, metrics, bookmarks, risk flags, the
+draft.
+"""

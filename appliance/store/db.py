@@ -1,0 +1,738 @@
+"""The data directory and the SQLite database: schema, migrations, sessions.
+
+One owner for the data directory, the database file and its schema. The
+database runs in WAL mode with
+``secure_delete`` so deleted rows are overwritten, not merely unlinked.
+Client-identifying text (client label, transcript, note) only ever reaches
+this module as age ciphertext; the columns that hold it end in ``_enc``.
+
+Each table's SQL lives in one module, its owner (``tests/test_sql_owners.py``
+keeps it so); every other module goes through the owner's functions:
+
+- ``sessions``, ``transcripts``, ``notes``, ``addenda``, ``settings``: this module
+- ``users``, ``key_slots``: :mod:`appliance.access.keys`
+- ``login_failures``: :mod:`appliance.access.failures` (one counter for the web login
+  and the key store's unlock)
+- ``web_logins``: :mod:`appliance.access.logins`
+- ``audit``: :mod:`appliance.access.audit`
+- ``checkpoints``, ``voice_profiles``: :mod:`appliance.transcription.checkpoints`
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import sqlite3
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from appliance.errors import InvalidStateError, SessionNotFoundError, StorageError
+from appliance.fsutil import fsync_dir
+from appliance.store.lifecycle import PENDING_STATES as PENDING_STATES  # re-exported: callers import it here
+from appliance.store.lifecycle import TRANSITIONS as TRANSITIONS
+from appliance.store.lifecycle import State, illegal, sources
+
+DB_NAME = "holdnote.db"
+RECORDINGS = "recordings"
+
+
+# Each entry moves the schema from version i to i+1. Never edit a released
+# entry: append a new one, so an upgraded device migrates in place.
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE sessions (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        started_at TEXT NOT NULL,
+        ended_at TEXT,
+        duration_s REAL NOT NULL DEFAULT 0,
+        state TEXT NOT NULL,
+        audio_path TEXT,
+        channels INTEGER NOT NULL DEFAULT 1,
+        sample_rate INTEGER NOT NULL DEFAULT 16000,
+        bookmarks TEXT NOT NULL DEFAULT '[]',
+        error TEXT,
+        progress REAL NOT NULL DEFAULT 0,
+        waiting_reason TEXT,
+        recovered_s REAL,
+        consent INTEGER NOT NULL DEFAULT 0,
+        label_enc BLOB,
+        flags_enc BLOB,
+        audio_deleted_at TEXT,
+        transcribed_at TEXT
+    );
+    CREATE INDEX sessions_started ON sessions(started_at);
+    CREATE INDEX sessions_state ON sessions(state);
+    CREATE TABLE transcripts (
+        session_id INTEGER PRIMARY KEY REFERENCES sessions(id) ON DELETE CASCADE,
+        result_enc BLOB NOT NULL,
+        created_at TEXT NOT NULL
+    );
+    CREATE TABLE notes (
+        session_id INTEGER PRIMARY KEY REFERENCES sessions(id) ON DELETE CASCADE,
+        note_enc BLOB NOT NULL,
+        updated_at TEXT NOT NULL,
+        updated_by TEXT,
+        signed_at TEXT,
+        signed_by TEXT
+    );
+    CREATE TABLE addenda (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        session_id INTEGER NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+        text_enc BLOB NOT NULL,
+        created_at TEXT NOT NULL,
+        author TEXT NOT NULL
+    );
+    CREATE TABLE checkpoints (
+        session_id INTEGER PRIMARY KEY REFERENCES sessions(id) ON DELETE CASCADE,
+        offset_s REAL NOT NULL,
+        partial_enc BLOB NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE TABLE users (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        username TEXT NOT NULL UNIQUE,
+        password_hash TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        failed_logins INTEGER NOT NULL DEFAULT 0,
+        locked_until TEXT,
+        last_login TEXT
+    );
+    CREATE TABLE key_slots (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        user_id INTEGER UNIQUE REFERENCES users(id) ON DELETE CASCADE,
+        kind TEXT NOT NULL CHECK (kind IN ('passphrase', 'recovery')),
+        slot_enc BLOB NOT NULL,
+        created_at TEXT NOT NULL
+    );
+    CREATE TABLE voice_profiles (
+        name TEXT PRIMARY KEY,
+        profile_enc BLOB NOT NULL,
+        created_at TEXT NOT NULL
+    );
+    CREATE TABLE audit (
+        seq INTEGER PRIMARY KEY,
+        ts TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        action TEXT NOT NULL,
+        session_id INTEGER,
+        source TEXT,
+        detail TEXT,
+        prev_hash TEXT NOT NULL,
+        hash TEXT NOT NULL
+    );
+    CREATE TABLE settings (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+    """,
+    # 2: web logins (server side, so logging out or removing a user ends them
+    # in every gunicorn worker) and failed-login counters per account and per
+    # client address, shared by all workers.
+    """
+    CREATE TABLE web_logins (
+        token_hash TEXT PRIMARY KEY,
+        user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        username TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        last_seen TEXT NOT NULL,
+        source TEXT
+    );
+    CREATE TABLE login_failures (
+        scope TEXT NOT NULL CHECK (scope IN ('user', 'address')),
+        key TEXT NOT NULL,
+        failures INTEGER NOT NULL DEFAULT 0,
+        last_failure TEXT,
+        locked_until TEXT,
+        PRIMARY KEY (scope, key)
+    );
+    """,
+    # 3: one failed-login counter. The unlock delay counted in
+    # users.failed_logins now counts in login_failures with the web login, so
+    # the column goes (its counts carried over); users.locked_until was never
+    # used. DROP COLUMN needs SQLite 3.35 (bookworm has 3.40).
+    """
+    INSERT INTO login_failures(scope, key, failures, last_failure)
+        SELECT 'user', lower(trim(username)), failed_logins,
+               strftime('%Y-%m-%dT%H:%M:%S+00:00', 'now')
+        FROM users WHERE failed_logins > 0
+        ON CONFLICT(scope, key) DO UPDATE SET failures = max(failures, excluded.failures);
+    ALTER TABLE users DROP COLUMN failed_logins;
+    ALTER TABLE users DROP COLUMN locked_until;
+    """,
+)
+
+_SESSION_COLUMNS = {
+    "ended_at", "duration_s", "audio_path", "channels", "sample_rate",
+    "bookmarks", "error", "progress", "waiting_reason", "recovered_s", "consent",
+    "label_enc", "flags_enc", "audio_deleted_at", "transcribed_at",
+}
+
+
+def utcnow() -> datetime:
+    """The current time in UTC (the default clock; tests pass their own)."""
+    return datetime.now(UTC)
+
+
+def apply_transition(conn: sqlite3.Connection, session_id: int, to: State,
+                     **fields: object) -> None:
+    """Move a session to ``to`` inside the caller's write transaction, setting ``fields`` too.
+
+    The one writer of ``sessions.state``: the allowed sources come from
+    :data:`appliance.store.lifecycle.TRANSITIONS`, checked in the same statement that
+    writes, so two processes (say the web UI and the overnight job) cannot both
+    act on a session. :class:`IllegalTransitionError` if the session's state
+    does not allow the move, :class:`SessionNotFoundError` if there is none.
+    Callers that change nothing else use :meth:`Storage.transition`.
+    """
+    Storage.check_columns(fields)
+    values = {"state": str(to), **{k: Storage.column_value(v) for k, v in fields.items()}}
+    assignments = ", ".join(f"{k} = ?" for k in values)
+    allowed = [str(state) for state in sources(to)]
+    marks = ",".join("?" * len(allowed))
+    cursor = conn.execute(
+        # Column names checked above; every value is a placeholder.
+        f"UPDATE sessions SET {assignments} WHERE id = ? AND state IN ({marks})",  # noqa: S608
+        (*values.values(), session_id, *allowed),
+    )
+    if cursor.rowcount == 0:
+        row = conn.execute("SELECT state FROM sessions WHERE id = ?", (session_id,)).fetchone()
+        if row is None:
+            raise SessionNotFoundError(f"no session {session_id}")
+        raise illegal(session_id, row["state"], to)
+
+
+@dataclass(frozen=True)
+class SessionTexts:
+    """A session's encrypted texts (each ``None`` or empty while it has none)."""
+
+    label_enc: bytes | None = field(repr=False)
+    note_enc: bytes | None = field(repr=False)
+    addenda_enc: tuple[bytes, ...] = field(repr=False)
+    result_enc: bytes | None = field(repr=False)
+
+
+# What the search index compares to find changed sessions: the tail of each
+# ciphertext (its authentication tag) changes whenever the text does.
+_FINGERPRINTS = """
+SELECT s.id, s.started_at, s.state,
+       hex(substr(s.label_enc, -16)) AS label_v,
+       t.created_at AS transcript_v,
+       hex(substr(n.note_enc, -16)) AS note_v,
+       a.v AS addenda_v
+FROM sessions s
+LEFT JOIN transcripts t ON t.session_id = s.id
+LEFT JOIN notes n ON n.session_id = s.id
+LEFT JOIN (SELECT session_id, COUNT(*) || ':' || MAX(id) AS v
+             FROM addenda GROUP BY session_id) a ON a.session_id = s.id
+"""
+
+
+def put_setting(conn: sqlite3.Connection, key: str, value: str) -> None:
+    """Store a setting inside the caller's write transaction."""
+    conn.execute(
+        "INSERT INTO settings(key, value) VALUES(?, ?) "
+        "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        (key, value),
+    )
+
+
+def require_session(conn: sqlite3.Connection, session_id: int) -> None:
+    """:class:`SessionNotFoundError` unless the session exists (inside the caller's transaction)."""
+    if conn.execute("SELECT 1 FROM sessions WHERE id = ?", (session_id,)).fetchone() is None:
+        raise SessionNotFoundError(f"no session {session_id}")
+
+
+def note_for_update(conn: sqlite3.Connection, session_id: int) -> sqlite3.Row | None:
+    """The note's ciphertext and signature time, read inside the caller's write transaction."""
+    return conn.execute(
+        "SELECT note_enc, signed_at FROM notes WHERE session_id = ?", (session_id,)
+    ).fetchone()
+
+
+def write_note(conn: sqlite3.Connection, session_id: int, note_enc: bytes, author: str,
+               moment: datetime, signed: bool = False) -> None:
+    """Replace an existing note; ``signed`` also records ``author`` as its signer."""
+    if signed:
+        conn.execute(
+            "UPDATE notes SET note_enc = ?, updated_at = ?, updated_by = ?, signed_at = ?, "
+            "signed_by = ? WHERE session_id = ?",
+            (note_enc, iso(moment), author, iso(moment), author, session_id))
+    else:
+        conn.execute(
+            "UPDATE notes SET note_enc = ?, updated_at = ?, updated_by = ? WHERE session_id = ?",
+            (note_enc, iso(moment), author, session_id))
+
+
+def iso(moment: datetime) -> str:
+    """A timestamp as stored: ISO 8601 in UTC with seconds."""
+    return moment.astimezone(UTC).isoformat(timespec="seconds")
+
+
+@dataclass(frozen=True)
+class Session:
+    """One recorded session as stored (ciphertext fields stay encrypted)."""
+
+    id: int
+    started_at: datetime
+    ended_at: datetime | None
+    duration_s: float
+    state: State
+    audio_path: Path | None
+    channels: int
+    sample_rate: int
+    bookmarks: tuple[float, ...] = ()
+    error: str | None = None
+    progress: float = 0.0
+    waiting_reason: str | None = None
+    recovered_s: float | None = None
+    consent: bool = False
+    label_enc: bytes | None = field(default=None, repr=False)
+    flags_enc: bytes | None = field(default=None, repr=False)
+    audio_deleted_at: datetime | None = None
+    transcribed_at: datetime | None = None
+
+
+def _when(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
+
+
+def _session_from_row(row: sqlite3.Row) -> Session:
+    return Session(
+        id=row["id"],
+        started_at=datetime.fromisoformat(row["started_at"]),
+        ended_at=_when(row["ended_at"]),
+        duration_s=row["duration_s"],
+        state=State(row["state"]),
+        audio_path=Path(row["audio_path"]) if row["audio_path"] else None,
+        channels=row["channels"],
+        sample_rate=row["sample_rate"],
+        bookmarks=tuple(json.loads(row["bookmarks"])),
+        error=row["error"],
+        progress=row["progress"],
+        waiting_reason=row["waiting_reason"],
+        recovered_s=row["recovered_s"],
+        consent=bool(row["consent"]),
+        label_enc=row["label_enc"],
+        flags_enc=row["flags_enc"],
+        audio_deleted_at=_when(row["audio_deleted_at"]),
+        transcribed_at=_when(row["transcribed_at"]),
+    )
+
+
+def session_filter(states: tuple[str, ...] | None = None, since: datetime | None = None,
+                   until: datetime | None = None) -> tuple[str, list]:
+    """The ``WHERE`` clause (or "") and its arguments for the session list filters."""
+    where: list[str] = []
+    args: list[object] = []
+    if states:
+        where.append(f"state IN ({','.join('?' * len(states))})")
+        args += [str(s) for s in states]
+    if since:
+        where.append("started_at >= ?")
+        args.append(iso(since))
+    if until:
+        where.append("started_at < ?")
+        args.append(iso(until))
+    return (" WHERE " + " AND ".join(where)) if where else "", args
+
+
+def _statements(script: str) -> Iterator[str]:
+    """The SQL statements of a migration script, one at a time.
+
+    ``executescript`` would commit the surrounding transaction first, giving up
+    the lock that makes migrations safe against a concurrent start-up.
+    """
+    pending = ""
+    for line in script.splitlines(keepends=True):
+        pending += line
+        if sqlite3.complete_statement(pending):
+            yield pending
+            pending = ""
+    if pending.strip():
+        yield pending
+
+
+class Storage:
+    """The data directory and its database.
+
+    ``now`` is the clock (a callable returning an aware datetime), passed in so
+    tests are deterministic. Connections are opened per call because the
+    recorder, the web workers and the overnight job use the database from
+    different threads and processes.
+    """
+
+    def __init__(self, data_dir: Path, now: Callable[[], datetime] = utcnow):
+        self.data_dir = Path(data_dir)
+        self.now = now
+        self._prepare_dirs()
+        self.db_path = self.data_dir / DB_NAME
+        self.migrate()
+
+    # --- files -------------------------------------------------------------
+
+    def _prepare_dirs(self) -> None:
+        try:
+            self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            os.chmod(self.data_dir, 0o700)
+            self.recordings_dir.mkdir(mode=0o700, exist_ok=True)
+        except OSError as error:
+            raise StorageError(
+                f"cannot use data directory {self.data_dir}: {error.strerror}; "
+                "check paths.data_dir and that it belongs to the holdnote user"
+            ) from None
+
+    @property
+    def recordings_dir(self) -> Path:
+        """Where encrypted recordings live."""
+        return self.data_dir / RECORDINGS
+
+    def recording_path(self, session_id: int) -> Path:
+        """The age file of a session's audio."""
+        return self.recordings_dir / f"{session_id:06d}.wav.age"
+
+    def free_bytes(self) -> int:
+        """Free space on the data directory's file system."""
+        return shutil.disk_usage(self.data_dir).free
+
+    # --- database ----------------------------------------------------------
+
+    def _open(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.db_path, timeout=30, isolation_level=None)
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute("PRAGMA secure_delete = ON")
+        conn.execute("PRAGMA busy_timeout = 30000")
+        return conn
+
+    @contextlib.contextmanager
+    def connect(self) -> Iterator[sqlite3.Connection]:
+        """A connection in a write transaction: committed on success, rolled back on error.
+
+        ``BEGIN IMMEDIATE`` takes the write lock up front, so a read-then-write
+        (a state check, the audit chain's head) cannot interleave with another
+        process doing the same.
+        """
+        conn = self._open()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+        finally:
+            conn.close()
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator[sqlite3.Connection]:
+        """A read-only connection on one consistent snapshot.
+
+        A deferred transaction on a ``query_only`` connection: in WAL mode it
+        neither waits for writers nor blocks them, so page views and status
+        queries never queue behind the recorder or the overnight job.
+        """
+        conn = self._open()
+        try:
+            conn.execute("PRAGMA query_only = ON")
+            conn.execute("BEGIN")
+            try:
+                yield conn
+            finally:
+                conn.execute("ROLLBACK")
+        finally:
+            conn.close()
+
+    def migrate(self) -> int:
+        """Bring the schema to the newest version; return that version.
+
+        The version is read under the write lock, so services starting at the
+        same moment on a fresh device cannot both run the same migration.
+        """
+        conn = sqlite3.connect(self.db_path, timeout=30, isolation_level=None)
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("BEGIN IMMEDIATE")
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+                for statement in _statements(script):
+                    conn.execute(statement)
+                conn.execute(f"PRAGMA user_version = {number}")
+            conn.execute("COMMIT")
+            os.chmod(self.db_path, 0o600)
+            return len(MIGRATIONS)
+        except sqlite3.DatabaseError as error:
+            raise StorageError(f"database {self.db_path} cannot be opened: {error}") from None
+        finally:
+            conn.close()
+
+    # --- settings ----------------------------------------------------------
+
+    def get_setting(self, key: str, default: str | None = None) -> str | None:
+        """A value from the settings table."""
+        with self.read() as conn:
+            row = conn.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
+        return row["value"] if row else default
+
+    def set_setting(self, key: str, value: str | None) -> None:
+        """Store (or, with ``None``, remove) a setting."""
+        with self.connect() as conn:
+            if value is None:
+                conn.execute("DELETE FROM settings WHERE key = ?", (key,))
+            else:
+                put_setting(conn, key, value)
+
+    # --- sessions ----------------------------------------------------------
+
+    def create_session(self, channels: int = 1, sample_rate: int = 16000) -> Session:
+        """A new session in state ``recording``, with its audio path assigned."""
+        with self.connect() as conn:
+            cursor = conn.execute(
+                "INSERT INTO sessions(started_at, state, channels, sample_rate) "
+                "VALUES(?, ?, ?, ?)",
+                (iso(self.now()), State.RECORDING, channels, sample_rate),
+            )
+            session_id = cursor.lastrowid
+            if session_id is None:  # sqlite3 sets it after every INSERT
+                raise StorageError("the new session got no id")
+            conn.execute(
+                "UPDATE sessions SET audio_path = ? WHERE id = ?",
+                (str(self.recording_path(session_id)), session_id),
+            )
+        return self.get_session(session_id)
+
+    def get_session(self, session_id: int) -> Session:
+        """One session; :class:`SessionNotFoundError` if there is none."""
+        with self.read() as conn:
+            row = conn.execute("SELECT * FROM sessions WHERE id = ?", (session_id,)).fetchone()
+        if row is None:
+            raise SessionNotFoundError(f"no session {session_id}")
+        return _session_from_row(row)
+
+    def list_sessions(
+        self,
+        states: tuple[str, ...] | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+        oldest_first: bool = False,
+    ) -> list[Session]:
+        """Sessions, newest first unless ``oldest_first``, optionally filtered."""
+        clause, args = session_filter(states, since, until)
+        sql = "SELECT * FROM sessions" + clause  # noqa: S608 - the clause has only placeholders
+        sql += " ORDER BY started_at " + ("ASC" if oldest_first else "DESC") + ", id"
+        if limit is not None:
+            sql += " LIMIT ? OFFSET ?"
+            args += [limit, offset]
+        with self.read() as conn:
+            return [_session_from_row(r) for r in conn.execute(sql, args)]
+
+    def count_sessions(self, states: tuple[str, ...] | None = None,
+                       since: datetime | None = None, until: datetime | None = None) -> int:
+        """How many sessions match the same filters as :meth:`list_sessions`."""
+        clause, args = session_filter(states, since, until)
+        with self.read() as conn:
+            count_sql = "SELECT COUNT(*) FROM sessions" + clause  # noqa: S608 - placeholders only
+            return conn.execute(count_sql, args).fetchone()[0]
+
+    def update_session(self, session_id: int, **fields: object) -> Session:
+        """Change columns of a session; unknown column names are a programming error."""
+        self.check_columns(fields)
+        values = {k: self.column_value(v) for k, v in fields.items()}
+        assignments = ", ".join(f"{k} = ?" for k in values)
+        with self.connect() as conn:
+            cursor = conn.execute(
+                # Column names checked above; every value is a placeholder.
+                f"UPDATE sessions SET {assignments} WHERE id = ?",  # noqa: S608
+                (*values.values(), session_id),
+            )
+            if cursor.rowcount == 0:
+                raise SessionNotFoundError(f"no session {session_id}")
+        return self.get_session(session_id)
+
+    @staticmethod
+    def check_columns(fields: Mapping[str, object]) -> None:
+        """Column names go into SQL text, so they must be known ones.
+
+        ``state`` is refused: only :func:`apply_transition` writes it.
+        """
+        if "state" in fields:
+            raise ValueError("the session state changes only through Storage.transition, "
+                             "which checks appliance.store.lifecycle.TRANSITIONS")
+        unknown = set(fields) - _SESSION_COLUMNS
+        if unknown:
+            raise ValueError(f"not session columns: {sorted(unknown)}")
+
+    @staticmethod
+    def column_value(value: object) -> object:
+        """A Python value as the sessions table stores it."""
+        if isinstance(value, datetime):
+            return iso(value)
+        if isinstance(value, (list, tuple)):
+            return json.dumps(list(value))
+        if isinstance(value, Path):
+            return str(value)
+        if isinstance(value, State):
+            return str(value)
+        return value
+
+    def transition(self, session_id: int, to: State, **fields: object) -> Session:
+        """Move a session to ``to`` if the lifecycle allows it, setting ``fields`` too.
+
+        The session as it is afterwards. :class:`IllegalTransitionError` if
+        :data:`appliance.store.lifecycle.TRANSITIONS` has no move from its current
+        state to ``to``; see :func:`apply_transition`.
+        """
+        with self.connect() as conn:
+            apply_transition(conn, session_id, to, **fields)
+        return self.get_session(session_id)
+
+    def add_bookmark(self, session_id: int, offset_s: float) -> Session:
+        """Append a bookmark (seconds from the start of the recording)."""
+        with self.connect() as conn:
+            row = conn.execute(
+                "SELECT bookmarks FROM sessions WHERE id = ?", (session_id,)
+            ).fetchone()
+            if row is None:
+                raise SessionNotFoundError(f"no session {session_id}")
+            marks = [*json.loads(row["bookmarks"]), round(offset_s, 2)]
+            conn.execute(
+                "UPDATE sessions SET bookmarks = ? WHERE id = ?", (json.dumps(marks), session_id)
+            )
+        return self.get_session(session_id)
+
+    # --- results -------------------------------------------------------------
+
+    def save_transcript(self, session_id: int, result_enc: bytes) -> None:
+        """Store the encrypted transcription result (replacing any earlier one)."""
+        with self.connect() as conn:
+            conn.execute(
+                "INSERT INTO transcripts(session_id, result_enc, created_at) VALUES(?, ?, ?) "
+                "ON CONFLICT(session_id) DO UPDATE SET result_enc = excluded.result_enc, "
+                "created_at = excluded.created_at",
+                (session_id, result_enc, iso(self.now())),
+            )
+
+    def load_transcript(self, session_id: int) -> bytes | None:
+        """The encrypted transcription result, or ``None``."""
+        with self.read() as conn:
+            row = conn.execute(
+                "SELECT result_enc FROM transcripts WHERE session_id = ?", (session_id,)
+            ).fetchone()
+        return row["result_enc"] if row else None
+
+    def save_note(self, session_id: int, note_enc: bytes, author: str | None = None) -> None:
+        """Store an encrypted note; refused once the note is signed."""
+        with self.connect() as conn:
+            row = conn.execute(
+                "SELECT signed_at FROM notes WHERE session_id = ?", (session_id,)
+            ).fetchone()
+            if row is not None and row["signed_at"]:
+                raise InvalidStateError(
+                    f"the note of session {session_id} is signed; add an addendum instead"
+                )
+            conn.execute(
+                "INSERT INTO notes(session_id, note_enc, updated_at, updated_by) "
+                "VALUES(?, ?, ?, ?) ON CONFLICT(session_id) DO UPDATE SET "
+                "note_enc = excluded.note_enc, updated_at = excluded.updated_at, "
+                "updated_by = excluded.updated_by",
+                (session_id, note_enc, iso(self.now()), author),
+            )
+
+    def load_note(self, session_id: int) -> sqlite3.Row | None:
+        """The note row (``note_enc``, ``updated_at``, ``signed_at``, ``signed_by``…)."""
+        with self.read() as conn:
+            return conn.execute(
+                "SELECT * FROM notes WHERE session_id = ?", (session_id,)
+            ).fetchone()
+
+    def load_note_with_addenda(
+            self, session_id: int) -> tuple[sqlite3.Row | None, list[sqlite3.Row]]:
+        """The note row and its addenda (oldest first) from one snapshot; ``(None, [])`` before a draft."""
+        with self.read() as conn:
+            row = conn.execute(
+                "SELECT * FROM notes WHERE session_id = ?", (session_id,)).fetchone()
+            if row is None:
+                return None, []
+            addenda = conn.execute(
+                "SELECT id, text_enc, created_at, author FROM addenda WHERE session_id = ? "
+                "ORDER BY id", (session_id,)).fetchall()
+        return row, addenda
+
+    def add_addendum(self, session_id: int, text_enc: bytes, author: str) -> None:
+        """Append an encrypted addendum; refused unless the note is signed."""
+        with self.connect() as conn:
+            row = conn.execute(
+                "SELECT signed_at FROM notes WHERE session_id = ?", (session_id,)).fetchone()
+            if row is None or not row["signed_at"]:
+                raise InvalidStateError("Addenda are for signed notes; edit the draft instead.")
+            conn.execute(
+                "INSERT INTO addenda(session_id, text_enc, created_at, author) VALUES(?, ?, ?, ?)",
+                (session_id, text_enc, iso(self.now()), author))
+
+    # --- search ----------------------------------------------------------------
+
+    def search_fingerprints(self) -> list[sqlite3.Row]:
+        """Every session's id, start, state and tags that change with its texts.
+
+        ``label_v``, ``transcript_v``, ``note_v`` and ``addenda_v`` change when
+        the label, transcript, note or addenda do, so a search index decrypts
+        only the sessions that changed.
+        """
+        with self.read() as conn:
+            return conn.execute(_FINGERPRINTS).fetchall()
+
+    def session_texts(self, session_id: int) -> SessionTexts:
+        """The ciphertexts a search index reads for one session, from one snapshot."""
+        with self.read() as conn:
+            label = conn.execute("SELECT label_enc FROM sessions WHERE id = ?",
+                                 (session_id,)).fetchone()
+            note = conn.execute("SELECT note_enc FROM notes WHERE session_id = ?",
+                                (session_id,)).fetchone()
+            addenda = conn.execute("SELECT text_enc FROM addenda WHERE session_id = ? "
+                                   "ORDER BY id", (session_id,)).fetchall()
+            result = conn.execute("SELECT result_enc FROM transcripts WHERE session_id = ?",
+                                  (session_id,)).fetchone()
+        if label is None:
+            raise SessionNotFoundError(f"no session {session_id}")
+        return SessionTexts(label["label_enc"], note["note_enc"] if note else None,
+                            tuple(a["text_enc"] for a in addenda),
+                            result["result_enc"] if result else None)
+
+    # --- deletion ------------------------------------------------------------
+
+    def delete_audio(self, session_id: int) -> None:
+        """Remove a session's encrypted audio file and record when."""
+        session = self.get_session(session_id)
+        if session.audio_path and session.audio_path.exists():
+            session.audio_path.unlink()
+            fsync_dir(session.audio_path.parent)
+        self.update_session(session_id, audio_deleted_at=self.now())
+
+    def delete_session(self, session_id: int) -> None:
+        """Remove a session's files and every row that belongs to it."""
+        session = self.get_session(session_id)
+        if session.audio_path and session.audio_path.exists():
+            session.audio_path.unlink()
+            fsync_dir(session.audio_path.parent)
+        with self.connect() as conn:
+            conn.execute("DELETE FROM sessions WHERE id = ?", (session_id,))
+        self.checkpoint()
+
+    def checkpoint(self) -> None:
+        """Fold the write-ahead log into the database and empty it.
+
+        After a deletion the WAL still holds the old pages; ``secure_delete``
+        zeroes them in the main file only once they are checkpointed.
+        """
+        conn = sqlite3.connect(self.db_path, timeout=30)
+        try:
+            conn.execute("PRAGMA secure_delete = ON")
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        finally:
+            conn.close()

@@ -1,0 +1,92 @@
+"""Encrypted state kept beside the sessions: transcription checkpoints, voice profiles.
+
+Both are age ciphertexts to the practice recipient, like everything else
+client-related; writing them needs only the public key, reading them the
+unlocked identity.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import numpy as np
+
+from appliance import age
+from appliance.errors import CryptoError
+from appliance.store.db import Storage, iso
+from appliance.transcription.pipeline import Progress
+
+log = logging.getLogger(__name__)
+
+DEFAULT_VOICE = "clinician"
+
+
+class Checkpoints:
+    """Encrypted partial results in the ``checkpoints`` table, one per session."""
+
+    def __init__(self, storage: Storage):
+        self.storage = storage
+
+    def save(self, session_id: int, progress: Progress, recipient) -> None:
+        """Replace the session's checkpoint with ``progress`` (encrypted)."""
+        blob = age.encrypt(json.dumps(progress.to_json()).encode(), [recipient])
+        with self.storage.connect() as conn:
+            conn.execute(
+                "INSERT INTO checkpoints(session_id, offset_s, partial_enc, updated_at) "
+                "VALUES(?, ?, ?, ?) ON CONFLICT(session_id) DO UPDATE SET "
+                "offset_s = excluded.offset_s, partial_enc = excluded.partial_enc, "
+                "updated_at = excluded.updated_at",
+                (session_id, progress.seconds, blob, iso(self.storage.now())))
+
+    def load(self, session_id: int, identity) -> Progress | None:
+        """The saved state, or None (no checkpoint, or one that cannot be read)."""
+        with self.storage.connect() as conn:
+            row = conn.execute("SELECT partial_enc FROM checkpoints WHERE session_id = ?",
+                               (session_id,)).fetchone()
+        if row is None:
+            return None
+        try:
+            return Progress.from_json(json.loads(age.decrypt(row["partial_enc"], [identity])))
+        except (CryptoError, ValueError, TypeError, KeyError) as error:
+            log.warning("session %s: checkpoint unreadable (%s); starting over", session_id, error)
+            return None
+
+    def offset(self, session_id: int) -> float | None:
+        """Seconds done according to the checkpoint (no key needed)."""
+        with self.storage.connect() as conn:
+            row = conn.execute("SELECT offset_s FROM checkpoints WHERE session_id = ?",
+                               (session_id,)).fetchone()
+        return row["offset_s"] if row else None
+
+    def drop(self, session_id: int) -> None:
+        """Forget the session's checkpoint."""
+        with self.storage.connect() as conn:
+            conn.execute("DELETE FROM checkpoints WHERE session_id = ?", (session_id,))
+
+
+def save_voice(storage: Storage, recipient, profile: np.ndarray, name: str = DEFAULT_VOICE) -> None:
+    """Store (or replace) a voice profile, encrypted to ``recipient``."""
+    payload = json.dumps({"version": 1, "embedding": [float(v) for v in profile]})
+    with storage.connect() as conn:
+        conn.execute(
+            "INSERT INTO voice_profiles(name, profile_enc, created_at) VALUES(?, ?, ?) "
+            "ON CONFLICT(name) DO UPDATE SET profile_enc = excluded.profile_enc, "
+            "created_at = excluded.created_at",
+            (name, age.encrypt(payload.encode(), [recipient]), iso(storage.now())))
+
+
+def load_voice(storage: Storage, identity, name: str = DEFAULT_VOICE) -> np.ndarray | None:
+    """The enrolled voice profile, or None (nobody enrolled, or it cannot be read)."""
+    with storage.connect() as conn:
+        row = conn.execute("SELECT profile_enc FROM voice_profiles WHERE name = ?",
+                           (name,)).fetchone()
+    if row is None:
+        return None
+    try:
+        data = json.loads(age.decrypt(row["profile_enc"], [identity]))
+        return np.asarray(data["embedding"], dtype=np.float64)
+    except (CryptoError, ValueError, KeyError, TypeError) as error:
+        log.warning("voice profile %r unreadable (%s): speakers stay unnamed; enroll again", name,
+                    error)
+        return None

@@ -1,0 +1,126 @@
+"""Transcription entry points: ``transcribe``, ``transcribe-file``, ``enroll-voice``.
+
+Thin on purpose: the overnight job lives in :mod:`appliance.transcription.job`, the
+shared pipeline in :mod:`appliance.transcription.pipeline`, recognition in
+:mod:`appliance.transcription.asr`, and the encrypted job state in :mod:`appliance.transcription.checkpoints`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+
+from appliance import service
+from appliance.access.keys import KeyStore
+from appliance.errors import AudioFormatError, DeviceLockedError
+from appliance.store.db import DB_NAME, Storage, utcnow
+from appliance.transcript import TranscriptResult
+from appliance.transcription import asr, checkpoints
+from appliance.transcription.job import RECORDER_POLL_S, Job
+from appliance.transcription.pipeline import Pipeline, Settings
+from appliance.transcription.reader import AGE_ARMOR, AGE_MAGIC, RATE, open_audio
+
+log = logging.getLogger(__name__)
+
+_MAX_ENROLL_S = 600
+
+
+def enroll_voice(cfg, wav_path: Path, name: str = checkpoints.DEFAULT_VOICE) -> None:
+    """Store a voice profile of the clinician from a sample, encrypted to the practice key.
+
+    Needs no unlocked device (only the public key); the job decrypts the
+    profile with the unlocked identity when it labels mono recordings.
+    """
+    from appliance.transcription import speakers
+
+    storage = Storage(cfg.paths.data_dir)
+    recipient = KeyStore.for_config(cfg, storage).recipient()
+    with open_audio(Path(wav_path)) as reader:
+        audio = reader.read(_MAX_ENROLL_S * RATE)
+    if not len(audio):
+        raise AudioFormatError(f"{wav_path}: the sample holds no audio")
+    mono = audio.mean(axis=1)
+    # Silero VAD, as for sessions: it tells speech from steady noise better than energy.
+    spans = asr.speech_regions(mono, cfg.transcription.vad_threshold)
+    regions = [(start / RATE, end / RATE) for start, end in spans]
+    profile = speakers.enroll(mono, RATE, regions)
+    checkpoints.save_voice(storage, recipient, profile, name)
+    log.info("voice profile %r stored (%.0f s sample)", name, len(audio) / RATE)
+
+
+def transcribe_file(cfg, path: Path, *, speakers: int | None = None,
+                    stereo_clinician: str | None = None, model: str | None = None,
+                    recognizer: asr.Recognizer | None = None) -> TranscriptResult:
+    """Transcribe one WAV/FLAC file (or an age file, when unlocked): the result.
+
+    Nothing is stored. Uses the enrolled clinician voice when the device has
+    one and is unlocked.
+    """
+    path = Path(path)
+    identity, voice = _file_keys(cfg, path)
+    with open_audio(path, [identity] if identity else None) as reader:
+        recognizer = recognizer or asr.recognizer_from_config(cfg, model)
+        settings = Settings.from_config(cfg, speakers_count=speakers,
+                                        clinician_channel=stereo_clinician, voice=voice)
+        return Pipeline(recognizer, settings).run(reader)
+
+
+def _file_keys(cfg, path: Path) -> tuple[object | None, np.ndarray | None]:
+    """(identity, voice profile) from this device, where available."""
+    if not (Path(cfg.paths.data_dir) / DB_NAME).exists():
+        return None, None
+    storage = Storage(cfg.paths.data_dir)
+    keys = KeyStore.for_config(cfg, storage)
+    try:
+        identity = keys.identity()
+    except DeviceLockedError:
+        if _is_age(path):
+            raise
+        return None, None
+    return identity, checkpoints.load_voice(storage, identity)
+
+
+def _is_age(path: Path) -> bool:
+    try:
+        with Path(path).open("rb") as handle:
+            head = handle.read(64)
+    except OSError:
+        return False
+    return head.startswith((AGE_MAGIC, AGE_ARMOR))
+
+
+@contextlib.contextmanager
+def _sigterm_sets(event: threading.Event) -> Iterator[None]:
+    """SIGTERM (systemctl stop) asks the job to stop after the current step.
+
+    SIGINT keeps its KeyboardInterrupt, so Ctrl-C in a terminal stops at once.
+    """
+    restore = service.install_stop_signals(event, (signal.SIGTERM,))
+    try:
+        yield
+    finally:
+        restore()
+
+
+def run_job(cfg, session_id: int | None = None, overnight: bool = False, *,
+            now: Callable[[], datetime] = utcnow, stop: threading.Event | None = None,
+            recognizer=None, recorder_status=None,
+            poll_s: float = RECORDER_POLL_S) -> int:
+    """``holdnote transcribe``: the waiting sessions (or one), oldest first.
+
+    ``overnight`` applies retention and the night window. The keyword-only
+    arguments are for tests and the demo (a clock, a stop event, an already
+    loaded recognizer, a recorder-status callable).
+    """
+    stop = stop or threading.Event()
+    with _sigterm_sets(stop):
+        job = Job(cfg, now=now, stop=stop, recognizer=recognizer,
+                  recorder_status=recorder_status, poll_s=poll_s)
+        return job.run(session_id, overnight)

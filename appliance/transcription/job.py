@@ -1,0 +1,389 @@
+"""The overnight job: waiting sessions to encrypted drafts, resumable, within the night.
+
+``holdnote transcribe --overnight`` (started by the timer) takes the waiting
+sessions oldest first and runs each through the shared pipeline
+(:mod:`appliance.transcription.pipeline`), saving an encrypted checkpoint after every window,
+so a job that is killed, stopped at the end of the night window, or paused
+while the recorder records, resumes where it stopped. It needs the unlocked
+practice identity to decrypt audio; on a locked device it leaves the sessions
+waiting with a reason the web page shows, and fails nothing. A session that
+cannot be transcribed is marked ``failed`` with a reason a person can act on,
+and its audio is kept. Retention (audio and whole sessions) is applied here
+too. Every automatic action goes to the audit log as actor ``transcriber``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import logging
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from pathlib import Path
+
+from appliance import age, service
+from appliance.access.audit import AuditLog
+from appliance.access.keys import KeyStore
+from appliance.errors import (
+    AudioFormatError,
+    CryptoError,
+    DeviceLockedError,
+    HoldnoteError,
+    IllegalTransitionError,
+    InvalidStateError,
+    ModelNotFoundError,
+    NotInitializedError,
+    RecorderUnavailableError,
+    StorageError,
+    TranscriptionError,
+)
+from appliance.store.db import PENDING_STATES, Session, State, Storage, utcnow
+from appliance.store.lifecycle import can_become
+from appliance.transcript import TranscriptResult
+from appliance.transcription import asr
+from appliance.transcription.checkpoints import Checkpoints, load_voice
+from appliance.transcription.pipeline import Pipeline, Progress, Settings
+from appliance.transcription.reader import open_audio
+
+log = logging.getLogger(__name__)
+
+ACTOR = "transcriber"
+LOCKED_REASON = "Device locked: log in to the web page before the night run; the session waits."
+RECORDING_REASON = "Paused while a session is being recorded; continues afterwards."
+RECORDER_POLL_S = 30.0
+
+
+# --- the night window ------------------------------------------------------------------------
+
+
+def _hhmm(text: str) -> time:
+    hours, minutes = text.split(":")
+    return time(int(hours), int(minutes))
+
+
+def night_deadline(moment: datetime, start: str, end: str) -> datetime | None:
+    """The end of the night window ``moment`` is in, or None when it is outside.
+
+    Times are the device's local time; a window may cross midnight
+    ("22:00"-"06:00"); equal start and end mean the whole day.
+    """
+    local = moment.astimezone()
+    begin, finish = _hhmm(start), _hhmm(end)
+    today_end = local.replace(hour=finish.hour, minute=finish.minute, second=0, microsecond=0)
+    if begin == finish:
+        return local + timedelta(days=1)
+    now = local.time()
+    if begin < finish:
+        return today_end if begin <= now < finish else None
+    if now >= begin:
+        return today_end + timedelta(days=1)
+    return today_end if now < finish else None
+
+
+# --- the job ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to one session: done, failed, or stopped (waiting)."""
+
+    kind: str
+    detail: str = ""
+
+
+class Job:
+    """One run of the transcription job (see :func:`appliance.transcription.commands.run_job`)."""
+
+    def __init__(self, cfg, *, now: Callable[[], datetime] = utcnow,
+                 stop: threading.Event | None = None,
+                 recognizer: asr.Recognizer | Callable[[], asr.Recognizer] | None = None,
+                 recorder_status: Callable[[], str | None] | None = None,
+                 poll_s: float = RECORDER_POLL_S,
+                 storage: Storage | None = None, keys: KeyStore | None = None):
+        self.cfg = cfg
+        self.now = now
+        self.stop = stop or threading.Event()
+        # Taken in like the recorder's; built from the configuration when not given.
+        self.storage = storage or Storage(cfg.paths.data_dir, now)
+        self.keys = keys or KeyStore.for_config(cfg, self.storage)
+        self.audit = AuditLog(self.storage)
+        self.checkpoints = Checkpoints(self.storage)
+        self._recognizer = recognizer
+        self._recorder_status = recorder_status or self._ask_recorder
+        self.poll_s = poll_s
+        self.deadline: datetime | None = None
+
+    # -- entry
+
+    def run(self, session_id: int | None = None, overnight: bool = False) -> int:
+        """Process the queue (or one session); the process exit code."""
+        with _single_instance(Path(self.cfg.paths.runtime_dir)) as mine:
+            if not mine:
+                log.warning("another transcription job is running; this one does nothing")
+                return 0
+            if overnight:
+                self.sweep_retention()
+                self.deadline = night_deadline(self.now(), self.cfg.transcription.night_start,
+                                               self.cfg.transcription.night_end)
+                if self.deadline is None:
+                    return self._outside_window()
+            code = self._run_queue(session_id)
+            if overnight and self.cfg.transcription.lock_after and self.keys.is_unlocked():
+                self.keys.lock()
+                self.audit.append(ACTOR, "device.lock", detail="after the overnight job")
+                log.info("device locked after the overnight job (transcription.lock_after)")
+            return code
+
+    def _outside_window(self) -> int:
+        tc = self.cfg.transcription
+        reason = (f"Waiting for the night window ({tc.night_start}-{tc.night_end}); "
+                  "or start it now with 'holdnote transcribe'.")
+        self._wait_all(self._queue(None), reason)
+        log.info("outside the night window %s-%s: nothing done", tc.night_start, tc.night_end)
+        return 0
+
+    def _queue(self, session_id: int | None) -> list[Session]:
+        if session_id is None:
+            return self.storage.list_sessions(states=PENDING_STATES, oldest_first=True)
+        session = self.storage.get_session(session_id)
+        if not can_become(session.state, State.TRANSCRIBING):
+            raise InvalidStateError(
+                f"session {session_id} is {session.state}; only recorded, interrupted, "
+                "failed or unfinished sessions can be transcribed")
+        return [session]
+
+    def _run_queue(self, session_id: int | None) -> int:
+        queue = self._queue(session_id)
+        if not queue:
+            log.info("no sessions waiting for transcription")
+            return 0
+        try:
+            identity = self.keys.identity()
+        except (DeviceLockedError, NotInitializedError):
+            self._wait_all(queue, LOCKED_REASON)
+            log.warning("device locked: %d session(s) left waiting", len(queue))
+            return 0
+        try:
+            recognizer = self.recognizer()
+        except ModelNotFoundError as error:
+            self._wait_all(queue, f"Cannot transcribe: {error}")
+            log.error("%s", error)
+            return 1
+        return self._process(queue, identity, recognizer, explicit=session_id is not None)
+
+    def recognizer(self) -> asr.Recognizer:
+        """The recognizer given, or the configured model loaded now."""
+        if self._recognizer is None:
+            self._recognizer = asr.recognizer_from_config(self.cfg)
+        elif callable(self._recognizer) and not isinstance(self._recognizer, asr.Recognizer):
+            self._recognizer = self._recognizer()
+        return self._recognizer
+
+    def _process(self, queue: list[Session], identity, recognizer, explicit: bool) -> int:
+        failed = 0
+        for index, session in enumerate(queue):
+            try:
+                self.check_continue(session.id)
+            except asr.Stopped as stopped:
+                self._wait_all(queue[index:], str(stopped))
+                break
+            outcome = self.transcribe_session(session, identity, recognizer)
+            failed += outcome.kind == "failed"
+            if outcome.kind == "stopped":
+                self._wait_all(queue[index + 1:], outcome.detail)
+                break
+        return 1 if explicit and failed else 0
+
+    def _wait_all(self, sessions: list[Session], reason: str) -> None:
+        for session in sessions:
+            with contextlib.suppress(StorageError):
+                self.storage.update_session(session.id, waiting_reason=reason)
+
+    # -- one session
+
+    def transcribe_session(self, session: Session, identity, recognizer) -> Outcome:
+        """Transcribe one session, resuming from its checkpoint; never raises for its data."""
+        sid = session.id
+        try:
+            self.storage.transition(sid, State.TRANSCRIBING, waiting_reason=None)
+        except IllegalTransitionError as error:
+            log.info("session %s skipped: %s", sid, error)
+            return Outcome("skipped", str(error))
+        service.status(f"Transcribing session {sid}")
+        log.info("session %s: transcribing (%s)", sid, session.state)
+        try:
+            result = self._run_pipeline(session, identity, recognizer)
+        except asr.Stopped as stopped:
+            return self._stopped(session, str(stopped))
+        except (TranscriptionError, CryptoError, OSError) as error:
+            return self._failed(session, _reason(error))
+        except Exception as error:  # a bug must not take the other sessions down with it
+            log.exception("session %s: unexpected error", sid)
+            return self._failed(session, f"internal error ({type(error).__name__}: {error}); "
+                                         "see 'journalctl -u holdnote-transcribe'")
+        self._store(session, result)
+        return Outcome("done")
+
+    def _run_pipeline(self, session: Session, identity, recognizer) -> TranscriptResult:
+        if session.audio_path is None or not Path(session.audio_path).exists():
+            raise AudioFormatError(
+                "the audio file of this session is missing "
+                f"({session.audio_path}); it may have been deleted or moved")
+        progress = self.checkpoints.load(session.id, identity) or self._fresh(session)
+        if progress.offset:
+            log.info("session %s: resuming at %.0f s", session.id, progress.seconds)
+        voice = load_voice(self.storage, identity) if session.channels == 1 else None
+        pipeline = Pipeline(recognizer, Settings.from_config(self.cfg, voice=voice))
+        recipient = self.keys.recipient()
+        expected = max(session.duration_s or 0.0, session.recovered_s or 0.0)
+        with open_audio(Path(session.audio_path), [identity]) as reader:
+            return pipeline.run(
+                reader, progress, bookmarks=session.bookmarks, stop=self.stop,
+                session_date=session.started_at.astimezone(),
+                on_window=lambda p: self._after_window(session.id, p, recipient, expected))
+
+    @staticmethod
+    def _fresh(session: Session) -> Progress:
+        progress = Progress()
+        if session.state == State.INTERRUPTED and session.error:
+            progress.warnings.append(session.error)
+        return progress
+
+    def _after_window(self, sid: int, progress: Progress, recipient, expected: float) -> None:
+        """Checkpoint, report progress, then decide whether to go on."""
+        self.checkpoints.save(sid, progress, recipient)
+        done = min(0.99, progress.seconds / expected) if expected > 0 else 0.0
+        self.storage.update_session(sid, progress=round(done, 3))
+        service.status(f"Transcribing session {sid}: {done:.0%}")
+        self.check_continue(sid)
+
+    def check_continue(self, session_id: int) -> None:
+        """Raise :class:`asr.Stopped` when the job must stop; wait while recording.
+
+        Transcribing beside a recording would compete with it for the CPU and
+        the SD card, so the job waits (the session shows why) until it ends.
+        """
+        paused = False
+        while True:
+            if self.stop.is_set():
+                raise asr.Stopped("Stopped before finishing; continues at the next run.")
+            if self.deadline is not None and self.now() >= self.deadline:
+                end = self.cfg.transcription.night_end
+                raise asr.Stopped(f"The night window ended at {end}; continues next night.")
+            if not self.keys.is_unlocked():
+                raise asr.Stopped(LOCKED_REASON)
+            if not self._recording():
+                break
+            if not paused:
+                log.info("the recorder is recording: transcription paused")
+                service.status("Paused while recording")
+                self.storage.update_session(session_id, waiting_reason=RECORDING_REASON)
+                paused = True
+            self.stop.wait(self.poll_s)
+        if paused:
+            self.storage.update_session(session_id, waiting_reason=None)
+            log.info("recording over: transcription continues")
+
+    def _recording(self) -> bool:
+        return self._recorder_status() in ("recording", "stopping")
+
+    def _ask_recorder(self) -> str | None:
+        from appliance.recorder import control
+
+        try:
+            return control.send(self.cfg.paths.recorder_socket, {"cmd": "status"}).get("state")
+        except RecorderUnavailableError:
+            return None
+
+    def _stopped(self, session: Session, reason: str) -> Outcome:
+        done = self.checkpoints.offset(session.id) or 0.0
+        text = f"{reason} ({_clock(done)} done)" if done else reason
+        self.storage.update_session(session.id, waiting_reason=text)
+        log.info("session %s: stopped at %.0f s: %s", session.id, done, reason)
+        return Outcome("stopped", reason)
+
+    def _failed(self, session: Session, reason: str) -> Outcome:
+        self.checkpoints.drop(session.id)
+        self.storage.transition(session.id, State.FAILED,
+                                error=reason, waiting_reason=None, progress=0.0)
+        self.audit.append(ACTOR, "transcribe.failed", session_id=session.id, detail=reason)
+        log.error("session %s: transcription failed: %s", session.id, reason)
+        return Outcome("failed", reason)
+
+    # -- success
+
+    def _store(self, session: Session, result: TranscriptResult) -> None:
+        """Save transcript, note and flags (encrypted), then move the session to draft."""
+        sid = session.id
+        recipient = self.keys.recipient()
+        counts = Counter(flag.category for flag in result.flags)
+        flags = [{"category": c, "count": n} for c, n in sorted(counts.items())]
+        self.storage.save_transcript(sid, age.encrypt(result.to_bytes(), [recipient]))
+        self.storage.save_note(sid, age.encrypt(json.dumps(result.note).encode(), [recipient]),
+                               author="holdnote")
+        flags_enc = age.encrypt(json.dumps(flags).encode(), [recipient])
+        self.storage.transition(
+            sid, State.DRAFT, progress=1.0, error=None, waiting_reason=None,
+            transcribed_at=self.now(), flags_enc=flags_enc)
+        self.checkpoints.drop(sid)
+        detail = f"{len(result.segments)} segments, {len(result.flags)} flags"
+        self.audit.append(ACTOR, "transcribe.done", session_id=sid, detail=detail)
+        log.info("session %s: draft ready (%s)", sid, detail)
+        if self.cfg.retention.audio == "delete_after_transcription":
+            self._delete_audio(sid, "deleted after transcription")
+
+    # -- retention
+
+    def sweep_retention(self) -> None:
+        """Delete audio and sessions that the retention policy no longer keeps."""
+        retention, now = self.cfg.retention, self.now()
+        if retention.audio == "keep_days":
+            cutoff = now - timedelta(days=retention.audio_keep_days)
+            for session in self.storage.list_sessions(states=(State.DRAFT, State.SIGNED)):
+                if (session.audio_deleted_at is None and session.transcribed_at
+                        and session.transcribed_at <= cutoff):
+                    self._delete_audio(session.id, f"kept {retention.audio_keep_days} days")
+        if retention.session_keep_days > 0:
+            cutoff = now - timedelta(days=retention.session_keep_days)
+            for session in self.storage.list_sessions(until=cutoff):
+                if session.state in (State.RECORDING, *PENDING_STATES):
+                    continue  # never delete audio that has not been transcribed yet
+                self.storage.delete_session(session.id)
+                self.audit.append(ACTOR, "retention.session_deleted", session_id=session.id,
+                                  detail=f"older than {retention.session_keep_days} days")
+                log.info("session %s deleted (retention)", session.id)
+
+    def _delete_audio(self, sid: int, why: str) -> None:
+        self.storage.delete_audio(sid)
+        self.audit.append(ACTOR, "retention.audio_deleted", session_id=sid, detail=why)
+        log.info("session %s: audio %s", sid, why)
+
+
+def _reason(error: Exception) -> str:
+    text = str(error) or type(error).__name__
+    if isinstance(error, OSError) and not isinstance(error, HoldnoteError):
+        text = f"cannot read the recording: {error.strerror or error}"
+    return text[0].upper() + text[1:]
+
+
+def _clock(seconds: float) -> str:
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+@contextlib.contextmanager
+def _single_instance(runtime_dir: Path) -> Iterator[bool]:
+    """An exclusive lock so the timer and a manual run never work at once."""
+    runtime_dir.mkdir(parents=True, exist_ok=True)
+    with open(runtime_dir / "transcribe.lock", "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        yield True

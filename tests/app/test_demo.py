@@ -1,0 +1,174 @@
+"""``holdnote demo``: the whole appliance comes up, produces a note, and stops cleanly.
+
+The end-to-end test runs the demo exactly as ``make demo`` does (a subprocess of the
+``holdnote`` entry point), logs in with the printed demo login over TLS pinned to the
+printed fingerprint, reads the transcribed session, then sends SIGINT (Ctrl-C) and
+checks that no process, socket or open port is left behind.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import wave
+from pathlib import Path
+
+import pytest
+
+from appliance.app import demo
+from appliance.errors import HoldnoteError
+from tests.conftest import REPO, need_tool
+from tests.system.webclient import WebClient
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def processes_mentioning(text: str) -> list[str]:
+    """Command lines of running processes that mention ``text`` (the demo directory)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) == os.getpid():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if text in cmdline:
+            found.append(f"{proc.name}: {cmdline}")
+    return found
+
+
+class DemoProcess:
+    """The demo in a subprocess; its output lines are collected by a reader thread."""
+
+    def __init__(self, workdir: Path, port: int):
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "appliance.app.cli", "demo", "--workdir", str(workdir),
+             "--port", str(port)],
+            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            start_new_session=True,  # its own process group, like a terminal's foreground job
+        )
+        self.lines: queue.Queue[str | None] = queue.Queue()
+        self.output: list[str] = []
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self) -> None:
+        for line in self.proc.stdout:
+            self.lines.put(line)
+        self.lines.put(None)
+
+    def wait_for(self, marker: str, timeout: float) -> str:
+        """All output up to the line containing ``marker``."""
+        while True:
+            try:
+                line = self.lines.get(timeout=timeout)
+            except queue.Empty:
+                raise AssertionError(f"no {marker!r} in {timeout} s:\n{''.join(self.output)}")
+            if line is None:
+                raise AssertionError(f"demo exited before {marker!r}:\n{''.join(self.output)}")
+            self.output.append(line)
+            if marker in line:
+                return "".join(self.output)
+
+    def close(self) -> None:
+        """Kill the demo if it is still running; release its output pipe."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+        self.reader.join(timeout=10)
+        self.proc.stdout.close()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_demo_records_transcribes_serves_and_stops_cleanly(tmp_path, testdata):
+    workdir, port = tmp_path / "demo", free_port()
+    run = DemoProcess(workdir, port)
+    try:
+        text = run.wait_for("Press Ctrl-C", timeout=600)
+        login = re.search(r"demo login:\s+(\S+) / (\S+)", text)
+        fingerprint = re.search(r"SHA-256 ((?:[0-9A-F]{2}:){31}[0-9A-F]{2})", text).group(1)
+        session_id = re.search(r"session (\d+) has a draft note", text).group(1)
+        client = WebClient("127.0.0.1", port, fingerprint)
+        assert client.login(login.group(1), login.group(2)).status == 200
+        page = client.get(f"/sessions/{session_id}")
+        assert page.status == 200
+        words = page.visible_text().lower()
+        # Words of the sample dialogue that the tiny model transcribes reliably.
+        assert "sleep" in words and "morning" in words
+        assert "draft" in words
+        # Ctrl-C in a terminal: SIGINT to the whole foreground process group.
+        os.killpg(run.proc.pid, signal.SIGINT)
+        assert run.proc.wait(timeout=120) == 0
+        assert "nothing is left running" in run.wait_for("nothing is left running", timeout=10)
+    finally:
+        run.close()
+    assert processes_mentioning(str(workdir)) == []
+    with socket.socket() as probe:
+        assert probe.connect_ex(("127.0.0.1", port)) != 0
+    assert not (workdir / "run").exists()  # the unlocked key went with it
+
+
+def test_demo_refuses_a_directory_it_did_not_make(tmp_path):
+    (tmp_path / "notes.txt").write_text("someone's files")
+    with pytest.raises(HoldnoteError, match="not a demo directory"):
+        demo.prepare_workdir(tmp_path)
+    assert (tmp_path / "notes.txt").exists()
+
+
+def test_demo_replaces_its_own_earlier_directory(tmp_path):
+    workdir = tmp_path / "demo"
+    demo.prepare_workdir(workdir)
+    (workdir / "data").mkdir()
+    demo.prepare_workdir(workdir)
+    assert sorted(p.name for p in workdir.iterdir()) == [demo.MARKER]
+
+
+def test_demo_names_the_fix_when_the_port_is_taken():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(HoldnoteError, match=f"--port {port + 1}"):
+            demo.check_port_free(port)
+
+
+def test_demo_config_keeps_everything_in_the_workdir_and_on_localhost(tmp_path):
+    cfg = demo.demo_config(tmp_path, 9443, demo.runtime_dir(tmp_path))
+    for path in (cfg.paths.data_dir, cfg.paths.runtime_dir, cfg.paths.recorder_socket,
+                 cfg.web.tls_cert, cfg.web.tls_key):
+        assert Path(path).is_relative_to(tmp_path)
+    assert (cfg.web.bind, cfg.web.port) == ("127.0.0.1", 9443)
+    assert cfg.transcription.model == "bundled-tiny"
+
+
+def test_demo_runtime_dir_stays_short_enough_for_the_socket(tmp_path):
+    deep = tmp_path / ("d" * 90)
+    run_dir = demo.runtime_dir(deep)
+    try:
+        assert len(str(run_dir / "recorder.sock")) <= demo.SOCKET_PATH_MAX
+    finally:
+        if not run_dir.is_relative_to(deep):
+            shutil.rmtree(run_dir)
+
+
+@pytest.mark.slow
+def test_fallback_dialogue_is_16k_mono_speech(tmp_path):
+    """Without the shared sample (a clone on its own), espeak-ng speaks a dialogue."""
+    need_tool("espeak-ng")
+    path = demo.synthesize_dialogue(tmp_path / "dialogue.wav")
+    with wave.open(str(path)) as wav:
+        assert (wav.getframerate(), wav.getnchannels(), wav.getsampwidth()) == (16000, 1, 2)
+        assert wav.getnframes() / wav.getframerate() > 15

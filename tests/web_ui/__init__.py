@@ -1,0 +1,1 @@
+"""Tests of :mod:`web_ui`, through Flask's test client."""

@@ -1,0 +1,110 @@
+"""Search across transcripts, notes and labels: found, kept current, never on disk."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+from appliance.store.db import State
+from tests.support.web_support import (  # noqa: F401 - fixtures
+    START, actions, app, browser, clock, recovery, result, seed, svc, user)
+from web_ui.views.search_index import parse_query
+
+WORD = "quetzalcoatl"
+
+
+def _hits(user, query: str) -> list[str]:
+    return re.findall(r'data-testid="search-hit" data-session-id="(\d+)"',
+                      user.get("/search", query_string={"q": query}).text)
+
+
+def _seed_two(svc, clock) -> tuple[int, int]:
+    first = seed(svc, clock, started=START, label="R.T. 2024-001", res=result(
+        [(5.0, "Client", f"I dreamt about a {WORD.capitalize()} in the garden."),
+         (10.0, "Clinician", "What did the garden feel like?")]))
+    second = seed(svc, clock, started=START + timedelta(days=1), res=result(
+        [(2.0, "Client", "Work was busy this week.")],
+        sections={"plan": "Practise the breathing exercise daily."}))
+    return first, second
+
+
+def test_search_finds_transcript_text_and_links_to_the_moment(user, svc, clock):
+    first, _ = _seed_two(svc, clock)
+    page = user.get("/search", query_string={"q": WORD.upper()}).text
+    assert _hits(user, WORD) == [str(first)]
+    assert f"<mark>{WORD.capitalize()}</mark>" in page
+    assert f'href="/sessions/{first}#t-5"' in page
+
+
+def test_search_finds_note_text_and_client_labels(user, svc, clock):
+    first, second = _seed_two(svc, clock)
+    assert _hits(user, "breathing exercise") == [str(second)]
+    assert _hits(user, "R.T.") == [str(first)]
+    assert _hits(user, '"the garden feel"') == [str(first)]
+    assert _hits(user, '"garden the feel"') == []
+    assert _hits(user, "garden busy") == [], "every word must appear in one session"
+
+
+def test_search_sees_edits_deletions_and_new_sessions(user, svc, clock):
+    first, second = _seed_two(svc, clock)
+    assert _hits(user, "breathing") == [str(second)]
+    page = user.get(f"/sessions/{second}").text
+    version = re.search(r'name="version" value="([^"]+)"', page).group(1)
+    user.submit(f"/sessions/{second}/note", {"version": version, "action": "save",
+                                             "section-plan": "Try journaling instead."},
+                page=f"/sessions/{second}")
+    assert _hits(user, "breathing") == []
+    assert _hits(user, "journaling") == [str(second)]
+    third = seed(svc, clock, started=START + timedelta(days=2),
+                 res=result([(1.0, "Client", f"Another {WORD} dream.")]))
+    assert _hits(user, WORD) == [str(third), str(first)], "newest first"
+    svc.storage.delete_session(third)
+    assert _hits(user, WORD) == [str(first)]
+
+
+def test_search_keeps_nothing_on_disk_and_the_query_out_of_the_audit(user, svc, clock):
+    _seed_two(svc, clock)
+    assert _hits(user, WORD)
+    for path in svc.storage.data_dir.rglob("*"):
+        if path.is_file():
+            assert WORD.encode() not in path.read_bytes().lower(), path
+    entry = svc.audit.entries(limit=1)[0]
+    assert entry.action == "search" and WORD not in (entry.detail or "")
+
+
+def test_locking_the_device_empties_the_index(user, svc, clock):
+    _seed_two(svc, clock)
+    assert _hits(user, WORD)
+    svc.keys.lock()
+    response = user.get("/search", query_string={"q": WORD})
+    assert response.status_code == 302
+    assert not svc.index._docs and svc.plain._size == 0
+
+
+def test_an_empty_query_searches_nothing(user, svc, clock):
+    _seed_two(svc, clock)
+    page = user.get("/search", query_string={"q": "   "}).text
+    assert 'data-testid="search-hit"' not in page
+    assert "search" not in actions(svc)
+
+
+def test_sessions_without_results_are_searchable_by_label(user, svc, clock):
+    waiting = seed(svc, clock, started=START, state=State.RECORDED, label="K.L. waiting")
+    assert _hits(user, "k.l.") == [str(waiting)]
+
+
+def test_query_parsing():
+    assert parse_query('  Garden  "the  Feel" garden ') == ["garden", "the feel"]
+    assert parse_query("") == []
+    assert len(parse_query(" ".join(f"w{n}" for n in range(20)))) == 8
+
+
+def test_logging_in_prepares_the_index_in_the_background(app, browser, svc, clock, recovery):
+    _seed_two(svc, clock)
+    app.config["HOLDNOTE_WARM_SEARCH"] = True
+    browser.login()
+    thread = svc.index._warming
+    assert thread is not None
+    thread.join(timeout=60)
+    assert len(svc.index._docs) == 2, "both sessions decrypted before any search"
+    assert svc.index.warm(svc.keys.identity()) is None, "built once, not again"

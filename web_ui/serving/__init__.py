@@ -1,0 +1,3 @@
+"""Serving the web UI: gunicorn and its configuration, the TLS certificate, the session
+secret.
+"""

@@ -1,0 +1,3 @@
+"""The web pages: one blueprint per feature (auth, sessions, search, export, device,
+admin) and the helpers they share.
+"""

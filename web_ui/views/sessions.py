@@ -1,0 +1,236 @@
+"""The sessions list and the session page: transcript, note, sign, export, delete.
+
+Every view, edit, sign, export and delete is audited; audit entries name the
+session by id only, never by client text.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, Response, abort, flash, g, redirect, render_template, request, url_for
+
+from appliance import age
+from appliance.errors import InvalidStateError, SessionNotFoundError, TranscriptFormatError
+from appliance.store.db import PENDING_STATES, State
+from appliance.transcript import TranscriptResult
+from web_ui.views import export, records, transcript
+from web_ui.views.auth import audit
+from web_ui.views.context import services
+from web_ui.views.formatting import STATE_LABELS, day_bounds, local_date, parse_day
+
+bp = Blueprint("sessions", __name__)
+log = logging.getLogger(__name__)
+
+PAGE_SIZE = 50
+WAITING = "waiting"
+STATE_FILTERS = {WAITING: PENDING_STATES,
+                 **{s.value: (s,) for s in State}}
+
+
+def _session_or_404(session_id: int):
+    try:
+        return records.get_session(services().storage, session_id)
+    except SessionNotFoundError:
+        abort(404, "There is no such session. It may have been deleted.")
+
+
+# --- list -------------------------------------------------------------------------
+
+
+@bp.route("/")
+@bp.route("/sessions")
+def index():
+    """All sessions, newest first, filtered by state and date, 50 to a page."""
+    svc = services()
+    state = request.args.get("state", "")
+    states = STATE_FILTERS.get(state)
+    first, last = parse_day(request.args.get("from")), parse_day(request.args.get("to"))
+    since, until = day_bounds(first, last)
+    page = max(1, request.args.get("page", 1, type=int) or 1)
+    identity = svc.keys.identity()
+    total = svc.storage.count_sessions(states, since, until)
+    pages = max(1, -(-total // PAGE_SIZE))
+    page = min(page, pages)
+    rows = records.list_rows(svc.storage, svc.plain, identity, states=states, since=since,
+                             until=until, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
+    filters = {"state": state if states else "", "from": first.isoformat() if first else "",
+               "to": last.isoformat() if last else ""}
+    return render_template("sessions.html", rows=rows, total=total, page=page, pages=pages,
+                           filters=filters, state_labels=STATE_LABELS,
+                           active={k: v for k, v in filters.items() if v})
+
+
+# --- one session -------------------------------------------------------------------
+
+
+def _transcript(session_id: int, identity) -> tuple:
+    """The transcript view and its rendered timeline, cached per ciphertext in this worker."""
+    svc = services()
+    blob = svc.storage.load_transcript(session_id)
+    if blob is None:
+        return None, ""
+
+    def produce():
+        # Parsed directly, not through the cache: only the smaller view is kept.
+        try:
+            result = TranscriptResult.from_bytes(age.decrypt(blob, [identity]))
+        except TranscriptFormatError as error:  # the page still shows the note, and says why
+            log.warning("session %s: transcript unreadable: %s", session_id, error)
+            return transcript.unreadable(str(error)), ""
+        view = transcript.build(result, svc.cfg.speakers.clinician_name)
+        return view, transcript.timeline_html(view)
+
+    return svc.plain.derived("view", blob, produce)
+
+
+def _context(session_id: int) -> dict:
+    svc = services()
+    session = _session_or_404(session_id)
+    identity = svc.keys.identity()
+    view, timeline = _transcript(session_id, identity)
+    return {
+        "s": session,
+        "label": svc.plain.text(session.label_enc, identity),
+        "view": view,
+        "timeline": timeline,
+        "record": records.load_note(svc.storage, svc.plain, identity, session_id),
+        "session_date": local_date(session.started_at),
+    }
+
+
+@bp.route("/sessions/<int:session_id>")
+def show(session_id: int):
+    """The session page."""
+    context = _context(session_id)
+    audit("session.view", session_id)
+    return render_template("session.html", **context)
+
+
+def _rerender(session_id: int, error: str, status: int, texts: dict | None = None):
+    """The session page again with an error, keeping what the clinician typed."""
+    context = _context(session_id)
+    return render_template("session.html", error=error, typed=texts or {}, **context), status
+
+
+@bp.route("/sessions/<int:session_id>/note", methods=["POST"])
+def save_note(session_id: int):
+    """Save the draft, or save and sign it."""
+    svc = services()
+    _session_or_404(session_id)
+    identity = svc.keys.identity()
+    record = records.load_note(svc.storage, svc.plain, identity, session_id)
+    texts = {key[len("section-"):]: value for key, value in request.form.items()
+             if key.startswith("section-")}
+    if record is None:
+        return _rerender(session_id, "This session has no note yet.", 409)
+    if record.signed:
+        return _rerender(session_id, "This note is signed and can no longer be changed. "
+                         "Add a dated addendum below instead.", 409, texts)
+    signing = request.form.get("action") == "sign"
+    if signing and request.form.get("reviewed") != "yes":
+        return _rerender(session_id, "To sign, tick \u201cI have reviewed this note\u201d. "
+                         "Nothing was saved yet.", 400, texts)
+    try:
+        note = records.edited_note(record.note, texts)
+        base = request.form.get("version", "")
+        if signing:
+            records.sign_note(svc.storage, session_id, note, base, svc.keys.recipient(), g.user)
+        else:
+            records.save_note(svc.storage, session_id, note, base, svc.keys.recipient(), g.user)
+    except (InvalidStateError, ValueError) as error:
+        return _rerender(session_id, str(error), 409, texts)
+    audit("note.sign" if signing else "note.edit", session_id)
+    flash("Note signed. It is now read-only; later changes are dated addenda."
+          if signing else "Draft saved.", "success")
+    return redirect(url_for("sessions.show", session_id=session_id) + "#note")
+
+
+@bp.route("/sessions/<int:session_id>/addendum", methods=["POST"])
+def addendum(session_id: int):
+    """Add a dated addendum to a signed note."""
+    svc = services()
+    _session_or_404(session_id)
+    svc.keys.identity()
+    text = request.form.get("text", "")
+    try:
+        records.add_addendum(svc.storage, session_id, text, svc.keys.recipient(), g.user)
+    except (InvalidStateError, ValueError) as error:
+        return _rerender(session_id, str(error).capitalize(), 409, {"addendum": text})
+    audit("note.addendum", session_id)
+    flash("Addendum added.", "success")
+    return redirect(url_for("sessions.show", session_id=session_id) + "#addenda")
+
+
+@bp.route("/sessions/<int:session_id>/details", methods=["POST"])
+def details(session_id: int):
+    """Client label and whether consent to record was documented."""
+    svc = services()
+    _session_or_404(session_id)
+    svc.keys.identity()
+    try:
+        records.save_details(svc.storage, session_id, request.form.get("label", ""),
+                             request.form.get("consent") == "yes", svc.keys.recipient())
+    except ValueError as error:
+        return _rerender(session_id, str(error).capitalize() + ".", 400)
+    audit("session.edit_details", session_id)
+    flash("Session details saved.", "success")
+    return redirect(url_for("sessions.show", session_id=session_id))
+
+
+# --- export ------------------------------------------------------------------------------
+
+
+def _export_parts(session_id: int):
+    context = _context(session_id)
+    if context["record"] is None:
+        abort(404, "This session has no note to export yet.")
+    view = context["view"] if request.args.get("transcript") == "1" else None
+    return context, view
+
+
+@bp.route("/sessions/<int:session_id>/export")
+def export_page(session_id: int):
+    """The note as text and Markdown, with copy and download buttons."""
+    context, view = _export_parts(session_id)
+    args = (context["s"], context["label"], context["record"], view)
+    audit("session.export", session_id, detail="view")
+    return render_template("export.html", text=export.as_text(*args),
+                           markdown=export.as_markdown(*args),
+                           with_transcript=view is not None, **context)
+
+
+@bp.route("/sessions/<int:session_id>/export.<any(txt, md):fmt>")
+def export_file(session_id: int, fmt: str):
+    """Download the note as a .txt or .md file."""
+    context, view = _export_parts(session_id)
+    args = (context["s"], context["label"], context["record"], view)
+    body = export.as_text(*args) if fmt == "txt" else export.as_markdown(*args)
+    audit("session.export", session_id, detail=fmt)
+    mime = "text/plain" if fmt == "txt" else "text/markdown"
+    return Response(body, mimetype=mime, headers={
+        "Content-Disposition": f'attachment; filename="{export.filename(context["s"], fmt)}"'})
+
+
+# --- delete ----------------------------------------------------------------------------------
+
+
+@bp.route("/sessions/<int:session_id>/delete", methods=["GET", "POST"])
+def delete(session_id: int):
+    """Delete audio, transcript and note after the session's date is typed."""
+    svc = services()
+    session = _session_or_404(session_id)
+    expected = local_date(session.started_at)
+    if request.method == "GET":
+        return render_template("delete.html", s=session, session_date=expected)
+    if session.state == State.RECORDING:
+        return render_template("delete.html", s=session, session_date=expected, error=(
+            "This session is still recording. Stop the recording first.")), 409
+    if request.form.get("confirm_date", "").strip() != expected:
+        return render_template("delete.html", s=session, session_date=expected, error=(
+            f"Type the session date {expected} exactly to confirm. Nothing was deleted.")), 400
+    svc.storage.delete_session(session_id)
+    audit("session.delete", session_id)
+    flash(f"The session of {expected} was deleted: audio, transcript and note are gone.",
+          "success")
+    return redirect(url_for("sessions.index"))
