@@ -145,7 +145,7 @@ class Bookmark:
 class TranscriptResult:
     """Everything transcribing one recording gives (the current version).
 
-    ``note`` is the draft note as :func:`appliance.notes.build.build_draft_note` made
+    ``note`` is the draft note as :func:`appliance.notes.draft.build_draft_note` made
     it (kept as its JSON object: the note has its own record once stored).
     ``metrics`` is None only for an old result that had none.
     """

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from appliance.errors import AudioFormatError, TranscriptionError
-from appliance.notes import build
+from appliance.notes import draft, facts, risk
 from appliance.transcript import Bookmark, Segment, Silence, TranscriptResult
 from appliance.transcription import asr, speakers
 from appliance.transcription.reader import RATE, AudioReader
@@ -252,14 +252,14 @@ class Pipeline:
 
     def _notes(self, segments: list[Segment], duration: float, bookmarks: Sequence[float],
                session_date) -> dict:
-        """Silences, metrics, risk flags, bookmarks and the draft note (notes.py), by field."""
+        """Silences, metrics, risk flags, bookmarks and the draft note (appliance.notes), by field."""
         settings = self.settings
-        silences = build.find_silences(segments, duration, settings.silence_threshold_s)
-        metrics = build.compute_metrics(segments, duration, silences)
-        flags = build.find_risk_flags(segments) if settings.risk_flags else None
+        silences = facts.find_silences(segments, duration, settings.silence_threshold_s)
+        metrics = facts.compute_metrics(segments, duration, silences)
+        flags = risk.find_risk_flags(segments) if settings.risk_flags else None
         marks = [dict(mark, text=mark["snippet"]) for mark in
-                 build.align_bookmarks([min(max(0.0, b), duration) for b in bookmarks], segments)]
-        note = build.build_draft_note(
+                 facts.align_bookmarks([min(max(0.0, b), duration) for b in bookmarks], segments)]
+        note = draft.build_draft_note(
             settings.template, session_date=session_date, duration_s=duration, metrics=metrics,
             silences=silences, flags=flags, bookmarks=marks,
             speakers=list(dict.fromkeys(s.speaker for s in segments)),

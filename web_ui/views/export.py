@@ -1,6 +1,6 @@
 """A session's note as plain text and as Markdown, for the clinic's records system.
 
-The note body comes from ``appliance.notes.build.note_to_text`` /
+The note body comes from ``appliance.notes.render.note_to_text`` /
 ``note_to_markdown`` (and the Markdown escape from the same module), so the
 web page and any other export agree; the facts (date, client, consent) and
 the addenda are added here. File names never contain the client label.
@@ -8,7 +8,7 @@ the addenda are added here. File names never contain the client label.
 
 from __future__ import annotations
 
-from appliance.notes.build import md_escape, note_to_markdown, note_to_text
+from appliance.notes.render import md_escape, note_to_markdown, note_to_text
 from appliance.store.db import Session
 from web_ui.views.formatting import clock, duration, when
 from web_ui.views.records import NoteRecord
