@@ -133,16 +133,20 @@ def test_unsupported_platforms_are_refused_with_a_reason(tmp_path, fields, arch,
     assert done.stdout.splitlines() == [f"{reason} {SUPPORTED}", "status=1"]
 
 
-def test_an_unsupported_install_stops_with_one_line_before_the_log(tmp_path):
+def main_on_forky(tmp_path, *args: str):
+    """install.sh's main on Debian forky with its first steps stubbed out: were the
+    platform not refused first, open_log would print and stop the run (nothing installs)."""
     path = os_release(tmp_path, ID="debian", VERSION_CODENAME="forky", PRETTY_NAME="Debian forky")
-    # main with its first steps stubbed out: were the platform not refused first,
-    # open_log would print and stop the run (nothing here installs).
-    done = bash(f"""
+    return bash(f"""
         OS_RELEASE={path}
         require_root() {{ :; }}
         open_log() {{ echo "open_log reached"; exit 9; }}
-        main --model tiny.en
+        main {' '.join(args)}
     """, tmp_path)
+
+
+def test_an_unsupported_install_stops_with_one_line_before_the_log(tmp_path):
+    done = main_on_forky(tmp_path, "--model", "tiny.en")
     assert done.returncode == 1
     assert done.stdout == ""
     assert done.stderr.splitlines() == [
@@ -151,13 +155,7 @@ def test_an_unsupported_install_stops_with_one_line_before_the_log(tmp_path):
 
 
 def test_uninstall_works_on_any_platform(tmp_path):
-    path = os_release(tmp_path, ID="debian", VERSION_CODENAME="forky", PRETTY_NAME="Debian forky")
-    done = bash(f"""
-        OS_RELEASE={path}
-        require_root() {{ :; }}
-        open_log() {{ echo "open_log reached"; exit 9; }}
-        main --uninstall
-    """, tmp_path)
+    done = main_on_forky(tmp_path, "--uninstall")
     assert (done.returncode, done.stdout.strip()) == (9, "open_log reached")
 
 
