@@ -38,7 +38,7 @@ LOCKS = ("requirements-build.lock", "requirements.lock", "requirements-bundled-m
 SOURCE_BUILDS = {
     "pyaudio": "portaudio19-dev",
     "systemd-python": "libsystemd-dev",
-    "lgpio": "swig, liblgpio-dev",
+    "lgpio": "swig; built with PYPI=1, which compiles its bundled GPIO library",
 }
 # The glibc of Debian and Raspberry Pi OS bookworm: wheels must run there.
 GLIBC = "2_36"
