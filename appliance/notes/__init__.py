@@ -1,3 +1,9 @@
-"""Session notes from a transcript: silences, metrics, bookmarks, risk flags, the
-draft.
+"""Session notes from a transcript: everything here is text processing on the device.
+
+- :mod:`facts`: silences, talk metrics and bookmarks, and :func:`facts.transcript_lines`,
+  the validated, time-ordered lines every other module reads;
+- :mod:`risk`: risk-language flags, a screening aid that errs towards flagging;
+- :mod:`draft`: the draft note in the practice's template (machine-written facts in
+  one section, prompts for the clinician in the others);
+- :mod:`render`: a note as plain text and as Markdown for export.
 """
