@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 OWNERS: dict[str, ModuleType] = {
     "sessions": db,
+    "session_shares": db,
     "transcripts": db,
     "notes": db,
     "addenda": db,

@@ -9,7 +9,8 @@ this module as age ciphertext; the columns that hold it end in ``_enc``.
 Each table's SQL lives in one module, its owner (``tests/test_sql_owners.py``
 keeps it so); every other module goes through the owner's functions:
 
-- ``sessions``, ``transcripts``, ``notes``, ``addenda``, ``settings``: this module
+- ``sessions``, ``session_shares``, ``transcripts``, ``notes``, ``addenda``, ``settings``:
+  this module
 - ``users``, ``key_slots``: :mod:`appliance.access.keys`
 - ``login_failures``: :mod:`appliance.access.failures` (one counter for the web login
   and the key store's unlock)
@@ -163,12 +164,38 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE users DROP COLUMN failed_logins;
     ALTER TABLE users DROP COLUMN locked_until;
     """,
+    # 4: roles and ownership, damage and why a recording ended. The first
+    # account (the one that set the device up) becomes the admin; on a device
+    # with one account its sessions become that clinician's, on a shared one
+    # they stay unassigned until a clinician claims them. unreadable_s counts
+    # the seconds of audio the salvage reader had to skip (never deleted
+    # automatically while > 0); end_reason says why a recording stopped when
+    # it was not the button (disk full, crash recovered).
+    """
+    ALTER TABLE users ADD COLUMN role TEXT NOT NULL DEFAULT 'clinician'
+        CHECK (role IN ('admin', 'clinician'));
+    UPDATE users SET role = 'admin' WHERE id = (SELECT min(id) FROM users);
+    ALTER TABLE sessions ADD COLUMN owner_id INTEGER REFERENCES users(id) ON DELETE SET NULL;
+    UPDATE sessions SET owner_id = (SELECT min(id) FROM users)
+        WHERE (SELECT count(*) FROM users) = 1;
+    CREATE INDEX sessions_owner ON sessions(owner_id);
+    ALTER TABLE sessions ADD COLUMN unreadable_s REAL NOT NULL DEFAULT 0;
+    ALTER TABLE sessions ADD COLUMN end_reason TEXT;
+    CREATE TABLE session_shares (
+        session_id INTEGER NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+        user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        created_at TEXT NOT NULL,
+        created_by TEXT NOT NULL,
+        PRIMARY KEY (session_id, user_id)
+    );
+    """,
 )
 
 _SESSION_COLUMNS = {
     "ended_at", "duration_s", "audio_path", "channels", "sample_rate",
     "bookmarks", "error", "progress", "waiting_reason", "recovered_s", "consent",
     "label_enc", "flags_enc", "audio_deleted_at", "transcribed_at",
+    "owner_id", "unreadable_s", "end_reason",
 }
 
 
@@ -294,6 +321,9 @@ class Session:
     flags_enc: bytes | None = field(default=None, repr=False)
     audio_deleted_at: datetime | None = None
     transcribed_at: datetime | None = None
+    owner_id: int | None = None
+    unreadable_s: float = 0.0
+    end_reason: str | None = None
 
 
 def _when(text: str | None) -> datetime | None:
@@ -320,6 +350,9 @@ def _session_from_row(row: sqlite3.Row) -> Session:
         flags_enc=row["flags_enc"],
         audio_deleted_at=_when(row["audio_deleted_at"]),
         transcribed_at=_when(row["transcribed_at"]),
+        owner_id=row["owner_id"],
+        unreadable_s=row["unreadable_s"],
+        end_reason=row["end_reason"],
     )
 
 

@@ -365,9 +365,9 @@ def test_upgrade_from_release_2_keeps_users_and_drops_unused_columns(tmp_path):
         assert conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
         columns = {row["name"] for row in conn.execute("PRAGMA table_info(users)")}
         user = conn.execute("SELECT * FROM users").fetchone()
-    assert columns == {"id", "username", "password_hash", "created_at", "last_login"}
-    assert (user["username"], user["created_at"], user["last_login"]) == (
-        USER, "2026-01-05T09:00:00+00:00", "2026-02-01T08:30:00+00:00")
+    assert columns == {"id", "username", "password_hash", "created_at", "last_login", "role"}
+    assert (user["username"], user["created_at"], user["last_login"], user["role"]) == (
+        USER, "2026-01-05T09:00:00+00:00", "2026-02-01T08:30:00+00:00", "admin")
     sleeps: list[float] = []
     store = KeyStore(storage, tmp_path / "run", work_factor=10, sleep=sleeps.append,
                      hasher=PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
