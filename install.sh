@@ -277,7 +277,9 @@ check_not_recording() {
   local status
   [[ -x "$PREFIX/bin/holdnote" ]] || return 0
   systemctl is-active -q holdnote-recorder.service 2>/dev/null || return 0
-  status="$(as_service_user "$PREFIX/bin/holdnote" record status 2>/dev/null || true)"
+  # --json: the reply for scripts. Releases before it had no --json and printed JSON anyway.
+  status="$(as_service_user "$PREFIX/bin/holdnote" record status --json 2>/dev/null ||
+            as_service_user "$PREFIX/bin/holdnote" record status 2>/dev/null || true)"
   if grep -q '"state": "recording"' <<<"$status"; then
     die "a session is being recorded right now; run install.sh again when it has ended (nothing was changed)"
   fi
@@ -837,11 +839,14 @@ web_port() {
 }
 
 # Wait until the web page answers its health check over TLS (the first start
-# takes a few seconds on a Pi).
+# takes a few seconds on a Pi). A 503 is an answer too: the page is served and
+# lists what needs attention (say, a clock not yet synchronised), which the
+# installer passes on rather than failing an install that worked.
 wait_for_web() {
+  local problems
   step "Web page answers"
-  if ! "$PREFIX/bin/python" - "$(web_port)" >>"$LOG_FILE" 2>&1 <<'EOF'
-import ssl, sys, time, urllib.request
+  if ! problems="$("$PREFIX/bin/python" - "$(web_port)" 2>>"$LOG_FILE" <<'EOF'
+import json, ssl, sys, time, urllib.error, urllib.request
 url = f"https://127.0.0.1:{sys.argv[1]}/healthz"
 context = ssl.create_default_context()
 context.check_hostname = False
@@ -850,19 +855,32 @@ deadline = time.monotonic() + 90
 while True:
     try:
         with urllib.request.urlopen(url, context=context, timeout=5) as reply:
-            print(reply.status, reply.read(200))
+            print(reply.status, reply.read(200), file=sys.stderr)
             sys.exit(0)
+    except urllib.error.HTTPError as error:
+        if error.code != 503:
+            raise
+        for problem in json.loads(error.read()).get("problems", []):
+            print(problem.get("message", ""))
+        sys.exit(0)
     except OSError as error:
         if time.monotonic() > deadline:
-            print("no answer:", error)
+            print("no answer:", error, file=sys.stderr)
             sys.exit(1)
         time.sleep(1)
 EOF
-  then
+  )"; then
     journalctl -u holdnote-web.service -n 30 --no-pager >>"$LOG_FILE" 2>&1 || true
     die "no answer on port $(web_port); see journalctl -u holdnote-web"
   fi
-  step_kept "https://127.0.0.1:$(web_port)/healthz"
+  if [[ -z "$problems" ]]; then
+    step_kept "https://127.0.0.1:$(web_port)/healthz"
+    return
+  fi
+  step_kept "https://127.0.0.1:$(web_port)/healthz answers, and reports:"
+  while IFS= read -r line; do
+    info "- $line"
+  done <<<"$problems"
 }
 
 fingerprint() {

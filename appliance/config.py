@@ -16,13 +16,21 @@ from pathlib import Path
 from typing import Any, Literal
 
 import tomli_w
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from appliance.errors import ConfigError
 
 DEFAULT_PATH = Path("/etc/holdnote/holdnote.toml")
 ENV_VAR = "HOLDNOTE_CONFIG"
 _HHMM = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
+# Linux keeps a Unix socket's path in a 108-byte field that ends with a NUL.
+MAX_SOCKET_PATH_BYTES = 107
+# Ranges that web.allowed_networks may add: private and other non-public space
+# (carrier-grade NAT and VPN overlays use 100.64.0.0/10). Anything wider would
+# open the page to the internet, which the LAN boundary exists to prevent.
+_NON_PUBLIC = tuple(ipaddress.ip_network(net) for net in (
+    "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "169.254.0.0/16",
+    "127.0.0.0/8", "fc00::/7", "fe80::/10", "::1/128"))
 
 
 class _Section(BaseModel):
@@ -37,12 +45,35 @@ def _hhmm(value: str) -> str:
     return value
 
 
+def _absolute(value: Path | None) -> Path | None:
+    # Each service starts in its own working directory: a relative path would
+    # name a different place for the recorder, the web page and the job.
+    if value is not None and not value.is_absolute():
+        raise ValueError(f"'{value}' is a relative path; give the full path, starting with /")
+    return value
+
+
+def _private_network(item: str) -> None:
+    try:
+        network = ipaddress.ip_network(item, strict=False)
+    except ValueError:
+        raise ValueError(f"{item!r} is not a network like 192.168.1.0/24") from None
+    if network.prefixlen == 0:
+        raise ValueError(f"{item!r} is every address: it would open the page to the whole "
+                         "internet; list only the practice's own networks")
+    if not any(network.version == space.version and network.subnet_of(space)  # type: ignore[arg-type]
+               for space in _NON_PUBLIC):
+        raise ValueError(f"{item!r} includes public internet addresses; only private ranges "
+                         "can be added (10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16, "
+                         "100.64.0.0/10, fc00::/7)")
+
+
 class Paths(_Section):
     """Where things live on disk."""
 
     data_dir: Path = Field(
         Path("/var/lib/holdnote"),
-        description="Recordings, database and models (created 0700).",
+        description="Recordings, database and models (created 0700); a full path.",
     )
     runtime_dir: Path = Field(
         Path("/run/holdnote"),
@@ -50,8 +81,20 @@ class Paths(_Section):
     )
     recorder_socket: Path = Field(
         Path("/run/holdnote/recorder.sock"),
-        description="Recorder control socket (JSON lines: status, start, stop, mark).",
+        description="Recorder control socket (JSON lines: status, start, stop, mark); "
+        f"at most {MAX_SOCKET_PATH_BYTES} bytes.",
     )
+
+    _check_absolute = field_validator("data_dir", "runtime_dir", "recorder_socket")(_absolute)
+
+    @field_validator("recorder_socket")
+    @classmethod
+    def _socket_fits(cls, value: Path) -> Path:
+        size = len(os.fsencode(value))
+        if size > MAX_SOCKET_PATH_BYTES:
+            raise ValueError(f"'{value}' is {size} bytes long; a Unix socket path can have at "
+                             f"most {MAX_SOCKET_PATH_BYTES}: choose a shorter path")
+        return value
 
 
 class Audio(_Section):
@@ -99,12 +142,28 @@ class Recorder(_Section):
     max_session_minutes: int = Field(
         180, ge=1, le=720, description="A recording stops itself after this long."
     )
+    clinician: str | None = Field(
+        None, min_length=1, max_length=64,
+        description="User name whose sessions this room records (unset: the only user, "
+        "or unassigned until claimed).",
+    )
     min_free_mb: int = Field(
         1024, ge=50, le=1_000_000, description="Refuse to start below this free space."
     )
     stop_free_mb: int = Field(
-        200, ge=20, le=1_000_000, description="Stop cleanly when free space falls below."
+        200, ge=20, le=1_000_000,
+        description="Stop cleanly when free space falls below (less than min_free_mb).",
     )
+
+    @field_validator("stop_free_mb")
+    @classmethod
+    def _below_start_limit(cls, value: int, info: ValidationInfo) -> int:
+        start = info.data.get("min_free_mb")  # absent when min_free_mb itself was invalid
+        if start is not None and value >= start:
+            raise ValueError(
+                f"{value} MB is not below recorder.min_free_mb ({start} MB): a recording "
+                "would stop as soon as it starts; make stop_free_mb the smaller number")
+        return value
 
 
 class Transcription(_Section):
@@ -117,6 +176,7 @@ class Transcription(_Section):
     model_dir: Path | None = Field(
         None, description="CTranslate2 model directory; overrides model when set."
     )
+    _check_model_dir = field_validator("model_dir")(_absolute)
     compute_type: Literal["int8", "int8_float32", "float32"] = Field(
         "int8", description="Quantization used by CTranslate2 on the CPU."
     )
@@ -180,7 +240,12 @@ class Retention(_Section):
         7, ge=0, le=3650, description="With audio = keep_days: days audio is kept."
     )
     session_keep_days: int = Field(
-        0, ge=0, le=36500, description="Delete whole sessions after N days (0 = never)."
+        0, ge=0, le=36500,
+        description="Delete sessions after N days (0 = never); signed notes stay unless "
+        "delete_signed_notes.",
+    )
+    delete_signed_notes: bool = Field(
+        False, description="With session_keep_days: delete signed notes and addenda too."
     )
 
 
@@ -189,7 +254,7 @@ class Web(_Section):
 
     bind: str = Field(
         "0.0.0.0",  # noqa: S104 - the page is opened from other devices on the LAN
-        description="Address gunicorn listens on.",
+        description="IP address to listen on (0.0.0.0 = every IPv4 interface, :: = all).",
     )
     port: int = Field(8443, ge=1, le=65535, description="HTTPS port.")
     tls_cert: Path = Field(
@@ -200,7 +265,8 @@ class Web(_Section):
     )
     allowed_networks: list[str] = Field(
         default_factory=list,
-        description="Extra client networks (CIDR) beyond private and link-local ones.",
+        description="Extra client networks (CIDR), private ones only, e.g. a VPN's "
+        "100.64.0.0/10 (the LAN's always are).",
     )
     allowed_hosts: list[str] = Field(
         default_factory=list,
@@ -212,14 +278,24 @@ class Web(_Section):
     )
     workers: int = Field(2, ge=1, le=8, description="gunicorn worker processes.")
 
+    _check_absolute = field_validator("tls_cert", "tls_key")(_absolute)
+
+    @field_validator("bind")
+    @classmethod
+    def _address(cls, value: str) -> str:
+        try:
+            ipaddress.ip_address(value)
+        except ValueError:
+            raise ValueError(f"{value!r} is not an IP address; use 0.0.0.0 (every IPv4 "
+                             "interface), :: (every interface) or one of this device's "
+                             "addresses") from None
+        return value
+
     @field_validator("allowed_networks")
     @classmethod
     def _networks(cls, value: list[str]) -> list[str]:
         for item in value:
-            try:
-                ipaddress.ip_network(item, strict=False)
-            except ValueError:
-                raise ValueError(f"{item!r} is not a network like 192.168.1.0/24") from None
+            _private_network(item)
         return value
 
 
@@ -254,7 +330,8 @@ def _problems(error: ValidationError) -> list[str]:
     problems = []
     for item in error.errors():
         path = ".".join(str(part) for part in item["loc"])
-        reason = item["msg"]
+        # pydantic prefixes our own messages with "Value error, "; the key path says enough.
+        reason = item["msg"].removeprefix("Value error, ")
         if item["type"] == "extra_forbidden":
             reason = "unknown key (check the spelling against config/holdnote.toml)"
         problems.append(f"{path}: {reason}")
@@ -288,7 +365,7 @@ def load(path: str | os.PathLike | None = None) -> Config:
     target = resolve_path(path)
     explicit = bool(path) or bool(os.environ.get(ENV_VAR))
     try:
-        text = target.read_text(encoding="utf-8")
+        raw = target.read_bytes()
     except FileNotFoundError:
         if explicit:
             raise ConfigError(f"{target}: no such configuration file") from None
@@ -296,10 +373,24 @@ def load(path: str | os.PathLike | None = None) -> Config:
     except OSError as error:
         raise ConfigError(f"{target}: cannot read ({error.strerror})") from None
     try:
-        data = tomllib.loads(text)
+        data = tomllib.loads(_decode(target, raw))
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{target}: not valid TOML ({error})", [f"(file): {error}"]) from None
-    return from_dict(data)
+    try:
+        return from_dict(data)
+    except ConfigError as error:
+        raise ConfigError(f"{target}: {error}", error.problems) from None
+
+
+def _decode(target: Path, raw: bytes) -> str:
+    """The file's text; TOML is UTF-8 (an editor's byte-order mark is tolerated)."""
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = raw[:error.start].count(b"\n") + 1
+        raise ConfigError(
+            f"{target}: not UTF-8 text (byte 0x{raw[error.start]:02x} on line {line}); "
+            "save it as UTF-8 in your editor") from None
 
 
 def to_toml(cfg: Config) -> str:

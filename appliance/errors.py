@@ -100,6 +100,19 @@ class DeviceLockedError(KeysError, PermissionError):
     """The practice identity is not unlocked; a clinician must log in first."""
 
 
+class TooManyAttemptsError(KeysError, PermissionError):
+    """Too many wrong passphrases: this attempt was refused unchecked.
+
+    ``retry_after_s`` says when to try again; ``locked`` is True for a lockout
+    (minutes) rather than a short wait.
+    """
+
+    def __init__(self, message: str, retry_after_s: int, locked: bool = False):
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+        self.locked = locked
+
+
 # --- storage and audit -----------------------------------------------------------
 
 

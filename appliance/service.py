@@ -1,4 +1,4 @@
-"""systemd integration: readiness, watchdog, status lines and journald logging.
+"""systemd integration: readiness, watchdog, status lines, journald logging, clock sync.
 
 Everything here degrades to a no-op outside systemd, so the same daemon runs
 under a unit, in a terminal and in tests (which bind their own
@@ -9,14 +9,20 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import signal
+import subprocess
 import sys
 import threading
 from collections.abc import Callable
+from pathlib import Path
 
 from systemd import daemon
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+# systemd-timesyncd creates this (in RAM, so every boot starts without it) once
+# NTP has set the clock.
+TIMESYNC_MARKER = Path("/run/systemd/timesync/synchronized")
 
 
 def under_systemd() -> bool:
@@ -118,3 +124,30 @@ def install_stop_signals(stop_event: threading.Event,
             signal.signal(sig, old)
 
     return restore
+
+
+def clock_synchronised(marker: Path = TIMESYNC_MARKER,
+                       timedatectl: str | None = "timedatectl") -> bool | None:
+    """Whether the system clock has been set from the network since boot.
+
+    A Raspberry Pi has no battery clock: until NTP answers it runs from the
+    time it last saved, and signatures and the night timer would use that.
+    True when systemd-timesyncd's marker exists; otherwise what
+    ``timedatectl show -p NTPSynchronized`` says (it asks the kernel, so it
+    also covers chrony). None where neither is there to ask (no systemd: a
+    container or a development machine), which callers report as unknown.
+    """
+    if marker.exists():
+        return True
+    tool = shutil.which(timedatectl) if timedatectl else None
+    if tool is None:
+        return None
+    try:
+        done = subprocess.run([tool, "show", "-p", "NTPSynchronized", "--value"],
+                              capture_output=True, text=True, timeout=3, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    answer = done.stdout.strip()
+    if done.returncode != 0 or answer not in ("yes", "no"):
+        return None  # timedated not reachable (no D-Bus): cannot tell
+    return answer == "yes"

@@ -14,7 +14,11 @@ Versions (the ``version`` key):
    older seeder or a hand-made one may lack keys or hold odd values.
    :func:`migrate` reads it as leniently as the session page always did: a
    missing time is 0, an entry that is not an object is dropped.
-2. The same keys and layout, complete and checked when read (current).
+2. The same keys and layout, complete and checked when read.
+3. Adds ``gaps``: the stretches of the recording that could not be read (a
+   damaged chunk the salvage reader skipped), so times after them stay right
+   (current). A version-2 result had none. ``gaps`` may be absent from a
+   version-3 result too (test fixtures and hand-made results): absent means none.
 
 A result from a newer Holdnote, or a version-2 result that breaks the layout,
 raises :class:`TranscriptFormatError` naming the version or the field.
@@ -30,7 +34,7 @@ from typing import Any
 
 from appliance.errors import TranscriptFormatError
 
-CURRENT_VERSION = 2
+CURRENT_VERSION = 3
 
 
 # --- the parts -------------------------------------------------------------------------------
@@ -138,6 +142,27 @@ class Bookmark:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class Gap:
+    """A stretch of the recording that could not be read (seconds from its start).
+
+    The audio there was damaged on disk and skipped; the transcript has nothing
+    for it, and everything after it keeps its true time.
+    """
+
+    start: float
+    end: float
+
+    @property
+    def duration(self) -> float:
+        """Its length in seconds."""
+        return self.end - self.start
+
+    def to_json(self) -> dict:
+        """``{"start", "end"}``."""
+        return asdict(self)
+
+
 # --- the result ------------------------------------------------------------------------------
 
 
@@ -147,7 +172,8 @@ class TranscriptResult:
 
     ``note`` is the draft note as :func:`appliance.notes.draft.build_draft_note` made
     it (kept as its JSON object: the note has its own record once stored).
-    ``metrics`` is None only for an old result that had none.
+    ``metrics`` is None only for an old result that had none. ``gaps`` lists
+    the unreadable stretches of the recording, in order.
     """
 
     duration_s: float
@@ -161,7 +187,13 @@ class TranscriptResult:
     flags: tuple[RiskFlag, ...] = ()
     bookmarks: tuple[Bookmark, ...] = ()
     note: Mapping[str, Any] = field(default_factory=dict)
+    gaps: tuple[Gap, ...] = ()
     version: int = field(default=CURRENT_VERSION, init=False)
+
+    @property
+    def unreadable_s(self) -> float:
+        """Seconds of the recording that could not be read."""
+        return round(sum(gap.duration for gap in self.gaps), 2)
 
     @property
     def speakers(self) -> tuple[str, ...]:
@@ -172,7 +204,7 @@ class TranscriptResult:
         """The stored (and ``transcribe-file --json``) form: a JSON-able dict.
 
         Keys in the order version 1 wrote them, so the command's output keeps
-        its layout.
+        its layout; later keys follow.
         """
         return {
             "version": self.version,
@@ -187,6 +219,7 @@ class TranscriptResult:
             "flags": [flag.to_json() for flag in self.flags],
             "bookmarks": [mark.to_json() for mark in self.bookmarks],
             "note": copy.deepcopy(dict(self.note)),
+            "gaps": [gap.to_json() for gap in self.gaps],
         }
 
     @classmethod
@@ -293,7 +326,12 @@ def _v1_bookmark(old: Mapping) -> dict:
             "snippet": str(old.get("snippet") or ""), "text": str(old.get("text") or "")}
 
 
-_UPGRADES: dict[int, Callable[[Mapping], dict]] = {1: _v1_to_v2}
+def _v2_to_v3(old: Mapping) -> dict:
+    """Version 2 knew of no unreadable stretches."""
+    return {**old, "version": 3, "gaps": []}
+
+
+_UPGRADES: dict[int, Callable[[Mapping], dict]] = {1: _v1_to_v2, 2: _v2_to_v3}
 
 
 def _num(value: object, default: float = 0.0) -> float:
@@ -405,6 +443,8 @@ def _result(fields: _Fields) -> TranscriptResult:
         flags=tuple(_flag(f) for f in fields.objects("flags")),
         bookmarks=tuple(_bookmark(f) for f in fields.objects("bookmarks")),
         note=copy.deepcopy(dict(fields.get("note", lambda v: isinstance(v, Mapping), "an object"))),
+        gaps=tuple(Gap(f.number("start"), f.number("end"))
+                   for f in (fields.objects("gaps") if "gaps" in fields.data else ())),
     )
 
 

@@ -72,17 +72,11 @@ def storage(cfg):
 
 
 @pytest.fixture
-def sleeps() -> list[float]:
-    """Delays the key store asked for, recorded instead of slept."""
-    return []
-
-
-@pytest.fixture
-def keystore(storage, cfg, sleeps):
-    """A key store whose delays are recorded, not slept."""
+def keystore(storage, cfg):
+    """A key store with a cheap scrypt work factor on the test database."""
     from appliance.access.keys import KeyStore
 
-    return KeyStore(storage, cfg.paths.runtime_dir, work_factor=10, sleep=sleeps.append)
+    return KeyStore(storage, cfg.paths.runtime_dir, work_factor=10)
 
 
 @pytest.fixture

@@ -67,6 +67,70 @@ def test_out_of_range_values_name_the_key(data, path):
     assert caught.value.problems[0].startswith(path + ":")
 
 
+@pytest.mark.parametrize(
+    "data, path, reason",
+    [
+        ({"web": {"allowed_networks": ["0.0.0.0/0"]}}, "web.allowed_networks", "every address"),
+        ({"web": {"allowed_networks": ["::/0"]}}, "web.allowed_networks", "every address"),
+        ({"web": {"allowed_networks": ["10.0.0.0/24", "8.8.8.0/24"]}}, "web.allowed_networks",
+         "'8.8.8.0/24' includes public internet addresses"),
+        ({"web": {"allowed_networks": ["192.168.0.0/15"]}}, "web.allowed_networks",
+         "public internet addresses"),
+        ({"web": {"allowed_networks": ["2001:db8::/32"]}}, "web.allowed_networks",
+         "public internet addresses"),
+        ({"recorder": {"stop_free_mb": 1024}}, "recorder.stop_free_mb",
+         "not below recorder.min_free_mb (1024 MB)"),
+        ({"recorder": {"min_free_mb": 100, "stop_free_mb": 300}}, "recorder.stop_free_mb",
+         "not below recorder.min_free_mb (100 MB)"),
+        ({"web": {"bind": "localhost"}}, "web.bind", "not an IP address"),
+        ({"web": {"bind": "0.0.0.0:8443"}}, "web.bind", "not an IP address"),
+        ({"paths": {"recorder_socket": "/run/" + "r" * 100 + ".sock"}}, "paths.recorder_socket",
+         "at most 107"),
+        ({"paths": {"data_dir": "var/lib/holdnote"}}, "paths.data_dir", "relative path"),
+        ({"paths": {"data_dir": "./data"}}, "paths.data_dir", "relative path"),
+    ],
+)
+def test_settings_that_would_misbehave_are_refused_with_key_and_reason(data, path, reason):
+    with pytest.raises(ConfigError) as caught:
+        config.from_dict(data)
+    assert len(caught.value.problems) == 1, caught.value.problems
+    problem = caught.value.problems[0]
+    assert problem.startswith(path + ": ") and reason in problem, problem
+    assert "Value error" not in problem
+
+
+def test_private_networks_addresses_and_limits_are_accepted():
+    cfg = config.from_dict({
+        "web": {"allowed_networks": ["100.64.0.0/10", "10.8.0.0/24", "fd12:3456::/48"],
+                "bind": "::"},
+        "recorder": {"min_free_mb": 300, "stop_free_mb": 299},
+        "paths": {"recorder_socket": "/run/" + "r" * (config.MAX_SOCKET_PATH_BYTES - 5)},
+    })
+    assert len(bytes(cfg.paths.recorder_socket)) == 107
+    assert config.from_dict({"web": {"bind": "192.168.1.20"}}).web.bind == "192.168.1.20"
+
+
+def test_check_config_names_every_refused_setting(tmp_path):
+    path = tmp_path / "holdnote.toml"
+    path.write_text('[paths]\ndata_dir = "data"\n[recorder]\nstop_free_mb = 2048\n'
+                    '[web]\nbind = "my-pi"\nallowed_networks = ["0.0.0.0/0"]\n')
+    result = run_cli("check-config", str(path))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    for key in ("paths.data_dir", "recorder.stop_free_mb", "web.bind", "web.allowed_networks"):
+        assert f"  {key}: " in result.stderr
+    service = run_cli("--config", str(path), "keys", "status")
+    assert service.returncode == 2 and str(path) in service.stderr and "web.bind" in service.stderr
+
+
+def test_a_file_that_is_not_utf8_is_one_error_naming_the_line(tmp_path):
+    path = tmp_path / "holdnote.toml"
+    path.write_bytes(b'[speakers]\nclinician_name = "Dr. M\xfcller"\n')
+    with pytest.raises(ConfigError, match=r"not UTF-8 text \(byte 0xfc on line 2\)"):
+        config.load(path)
+    path.write_bytes(b"\xef\xbb\xbf[speakers]\ncount = 3\n")  # a byte-order mark is fine
+    assert config.load(path).speakers.count == 3
+
+
 def test_every_problem_is_reported_at_once():
     with pytest.raises(ConfigError) as caught:
         config.from_dict({"audio": {"channels": 9}, "web": {"idle_minutes": 0}})

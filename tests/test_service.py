@@ -1,10 +1,13 @@
-"""systemd integration: sd_notify messages on a real datagram socket, journald vs stderr."""
+"""systemd integration: sd_notify messages on a real datagram socket, journald vs stderr,
+and whether NTP has set the clock since boot."""
 
 from __future__ import annotations
 
 import logging
 import os
 import socket
+import stat
+from pathlib import Path
 
 import pytest
 
@@ -89,3 +92,37 @@ def test_logs_go_to_journald_under_systemd(monkeypatch, root_logging):
     assert root_logging.level == logging.DEBUG
     # Without a journald socket here the record is dropped silently, not raised.
     logging.getLogger("holdnote.test").info("recording started")
+
+
+# --- the clock --------------------------------------------------------------------------
+
+
+def _timedatectl(tmp_path: Path, answer: str, code: int = 0) -> str:
+    """A stand-in ``timedatectl`` that prints ``answer`` for ``show -p NTPSynchronized``."""
+    script = tmp_path / "timedatectl"
+    script.write_text("#!/bin/sh\n"
+                      '[ "$1 $2 $3 $4" = "show -p NTPSynchronized --value" ] || exit 9\n'
+                      f"echo '{answer}'\nexit {code}\n")
+    script.chmod(script.stat().st_mode | stat.S_IXUSR)
+    return str(script)
+
+
+def test_the_timesyncd_marker_means_synchronised(tmp_path):
+    marker = tmp_path / "synchronized"
+    marker.touch()
+    assert service.clock_synchronised(marker, _timedatectl(tmp_path, "no")) is True
+
+
+@pytest.mark.parametrize("answer,expected", [("yes", True), ("no", False)])
+def test_timedatectl_answers_when_there_is_no_marker(tmp_path, answer, expected):
+    tool = _timedatectl(tmp_path, answer)
+    assert service.clock_synchronised(tmp_path / "absent", tool) is expected
+
+
+def test_unknown_where_neither_can_tell(tmp_path):
+    absent = tmp_path / "absent"
+    assert service.clock_synchronised(absent, None) is None
+    assert service.clock_synchronised(absent, str(tmp_path / "no-such-tool")) is None
+    # timedatectl without a reachable timedated (a container without systemd)
+    failing = _timedatectl(tmp_path, "Failed to connect to bus: Host is down", code=1)
+    assert service.clock_synchronised(absent, failing) is None

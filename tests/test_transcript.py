@@ -11,18 +11,27 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+import re
 from pathlib import Path
 
 import pytest
 
 from appliance import age
 from appliance.errors import TranscriptFormatError
-from appliance.transcription.pipeline import Pipeline, Progress, Settings
 from appliance.transcript import (
-    CURRENT_VERSION, Bookmark, Metrics, RiskFlag, Segment, Silence, TranscriptResult, migrate)
+    CURRENT_VERSION,
+    Bookmark,
+    Gap,
+    Metrics,
+    RiskFlag,
+    Segment,
+    Silence,
+    TranscriptResult,
+    migrate,
+)
+from appliance.transcription.pipeline import Pipeline, Progress, Settings
 from tests.conftest import make_config
-from tests.support.web_support import (  # noqa: F401 - fixtures
-    START, app, browser, clock, recovery, seed, svc, user)
+from tests.support.web_support import START, app, browser, clock, recovery, seed, svc, user  # noqa: F401 - fixtures
 from web_ui.views import transcript as view
 
 DATA = Path(__file__).parent / "data"
@@ -68,7 +77,7 @@ def _result() -> TranscriptResult:
 
 def test_the_pipeline_builds_a_typed_result():
     result = _result()
-    assert result.version == CURRENT_VERSION == 2
+    assert result.version == CURRENT_VERSION == 3
     assert result.segments[1] == Segment(
         8.0, 12.9, "Client", "Sometimes I think everyone would be better off without me.")
     assert result.speakers == (CLINICIAN, "Client")
@@ -90,10 +99,14 @@ def test_round_trip_gives_the_same_result():
 
 def test_the_json_keeps_the_layout_of_version_1():
     # ``transcribe-file --json`` and the stored bytes: the same keys, order and
-    # values as the release before, only the version number moved on.
-    expected = {**_v1(), "version": CURRENT_VERSION}
+    # values as the release before, only the version number moved on and the
+    # keys of later versions follow.
+    # The drafted note's wording follows today's rules (one time rule since
+    # issue 11), so it is compared as text of its own; everything else byte for byte.
+    expected = {**_v1(), "version": CURRENT_VERSION, "gaps": [], "note": _result().note}
     assert json.dumps(_result().to_json()) == json.dumps(expected)
     assert _result().to_bytes() == json.dumps(expected).encode()
+    assert _note_without_times(_result().note) == _note_without_times(_v1()["note"])
 
 
 def test_the_result_and_its_parts_are_frozen():
@@ -113,10 +126,18 @@ def test_the_result_and_its_parts_are_frozen():
 def test_a_version_1_result_migrates_to_the_same_content():
     old = _v1()
     migrated = TranscriptResult.from_json(old)
-    assert migrated == _result()
-    assert migrate(old) == {**old, "version": CURRENT_VERSION}
+    # The stored draft is carried as written; today's pipeline words its
+    # lengths by the one time rule, so only the note differs.
+    assert migrated.note == old["note"]
+    assert dataclasses.replace(migrated, note=_result().note) == _result()
+    assert migrate(old) == {**old, "version": CURRENT_VERSION, "gaps": []}
     assert TranscriptResult.from_json({k: v for k, v in old.items() if k != "version"}) == \
         migrated, "a result without a version is version 1"
+
+
+def _note_without_times(note: dict) -> str:
+    """A note's text with its times and lengths blanked (what the one time rule changed)."""
+    return re.sub(r"\d+:\d\d|\d+ s\b", "T", json.dumps(note))
 
 
 def test_a_version_1_result_renders_the_same_session_timeline():
@@ -135,11 +156,63 @@ def test_odd_version_1_values_become_gaps_not_errors():
     assert result.duration_s == 0.0 and result.warnings == () and result.model == ""
 
 
+# --- results stored by version 2, and unreadable stretches (version 3) ----------------------
+
+
+def test_a_version_2_result_reads_with_no_gaps():
+    v2 = {k: v for k, v in _result().to_json().items() if k != "gaps"} | {"version": 2}
+    assert TranscriptResult.from_json(v2) == _result()
+    assert TranscriptResult.from_json(v2).gaps == () and _result().unreadable_s == 0
+
+
+def test_gaps_round_trip_and_add_up():
+    result = dataclasses.replace(_result(), gaps=(Gap(41.0, 43.05), Gap(70.5, 72.5)))
+    assert TranscriptResult.from_bytes(result.to_bytes()) == result
+    assert result.to_json()["gaps"] == [{"start": 41.0, "end": 43.05}, {"start": 70.5, "end": 72.5}]
+    assert result.unreadable_s == 4.05
+    without = {k: v for k, v in result.to_json().items() if k != "gaps"}
+    assert TranscriptResult.from_json(without).gaps == (), "absent gaps mean none"
+
+
+def test_the_pipeline_claims_no_silence_across_a_gap_and_says_what_was_lost():
+    progress = _progress()
+    progress.gaps = [[20.0, 22.05]]
+    settings = Settings(silence_threshold_s=10.0, template="SOAP", clinician_name=CLINICIAN)
+    result = Pipeline(_Named(), settings).finish(progress)  # type: ignore[arg-type]
+    assert result.gaps == (Gap(20.0, 22.05),) and result.unreadable_s == 2.05
+    assert result.silences == (Silence(48.4, 60.0),)  # 12.9-40.0 holds unreadable audio
+    assert any("2 s of the recording could not be read" in w and "0:20" in w
+               for w in result.warnings)
+
+
+def test_each_gap_is_shown_in_place_on_the_timeline():
+    result = dataclasses.replace(_result(), gaps=(Gap(41.0, 43.05), Gap(59.7, 60.0)))
+    lines = str(view.timeline_html(view.build(result, CLINICIAN))).splitlines()
+    gap = next(i for i, line in enumerate(lines) if "2 s unreadable at 0:41" in line)
+    assert "0:40" in lines[gap - 1] and "0:47" in lines[gap + 1]  # between the lines around it
+    assert any("under 1 s unreadable at 0:59" in line for line in lines)
+
+
+def test_the_session_page_and_list_mark_a_damaged_recording(user, svc, clock):
+    result = dataclasses.replace(_result(), gaps=(Gap(41.0, 43.05),))
+    damaged = seed(svc, clock, started=START, res=result, unreadable_s=2.05, label="D 1")
+    whole = seed(svc, clock, started=START, res=_result(), label="W 2")
+    page = user.get(f"/sessions/{damaged}").text
+    assert "2 s unreadable at 0:41" in page
+    assert 'data-testid="unreadable-mark"' in page and "Needs attention" in page
+    assert 'data-testid="unreadable-mark"' not in user.get(f"/sessions/{whole}").text
+    listing = user.get("/sessions").text
+    rows = {int(m.group(1)): m.group(2) for m in re.finditer(
+        r'data-session-id="(\d+)"(.*?)</tr>', listing, re.DOTALL)}
+    assert 'data-testid="unreadable-mark"' in rows[damaged]
+    assert 'data-testid="unreadable-mark"' not in rows[whole]
+
+
 # --- refused ---------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("version, message", [
-    (3, r"version 3, written by a newer Holdnote; this one reads versions 1 to 2: update"),
+    (4, r"version 4, written by a newer Holdnote; this one reads versions 1 to 3: update"),
     (99, r"version 99"),
     (0, r"whole number from 1, got 0"),
     ("2", r"whole number from 1, got '2'"),
@@ -152,7 +225,7 @@ def test_an_unknown_version_is_refused_with_a_clear_error(version, message):
 
 def test_a_transcript_format_error_is_a_value_error():
     with pytest.raises(ValueError, match="newer Holdnote"):
-        TranscriptResult.from_json({"version": 3})
+        TranscriptResult.from_json({"version": 4})
 
 
 def _broken(change) -> dict:
@@ -172,6 +245,7 @@ def _broken(change) -> dict:
     (_broken(lambda d: d["segments"].append("text")), r"segments\[4\] must be an object"),
     (_broken(lambda d: d["bookmarks"][0].pop("snippet")), r"no bookmarks\[0\]\.snippet"),
     (_broken(lambda d: d.update(warnings=[1])), "warnings must be an array of strings"),
+    (_broken(lambda d: d.update(gaps=[{"start": 41.0}])), r"no gaps\[0\]\.end"),
 ])
 def test_malformed_input_is_refused_naming_the_field(data, message):
     with pytest.raises(TranscriptFormatError, match=message) as caught:

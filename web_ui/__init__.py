@@ -11,9 +11,8 @@ import logging
 from collections.abc import Callable
 from datetime import datetime
 
-from flask import Flask, g, render_template, request
-from flask_wtf.csrf import CSRFError, CSRFProtect
-from werkzeug.exceptions import HTTPException
+from flask import Flask, g
+from flask_wtf.csrf import CSRFProtect
 
 from appliance import config as config_mod
 from appliance.store.db import utcnow
@@ -28,7 +27,7 @@ def create_app(config: config_mod.Config | None = None, *,
                now: Callable[[], datetime] | None = None) -> Flask:
     """Build the web app for ``config`` (default: the configuration file) and clock ``now``."""
     from web_ui.serving import secret
-    from web_ui.views import admin, auth, device, formatting, search, security, sessions
+    from web_ui.views import admin, auth, device, errors, formatting, owners, search, security, sessions
     from web_ui.views.context import EXTENSION, Services
 
     cfg = config if config is not None else config_mod.load()
@@ -57,10 +56,10 @@ def create_app(config: config_mod.Config | None = None, *,
     security.install(app)
     CSRFProtect(app)
     auth.install(app)
-    for blueprint in (sessions.bp, search.bp, device.bp, admin.bp):
+    for blueprint in (sessions.bp, owners.bp, search.bp, device.bp, admin.bp):
         app.register_blueprint(blueprint)
     formatting.install(app)
-    _install_errors(app)
+    errors.install(app)
 
     @app.context_processor
     def page_globals():
@@ -70,19 +69,3 @@ def create_app(config: config_mod.Config | None = None, *,
 
     return app
 
-
-def _install_errors(app: Flask) -> None:
-    @app.errorhandler(CSRFError)
-    def csrf_failed(error: CSRFError):
-        log.warning("CSRF check failed for %s %s: %s", request.method, request.path,
-                    error.description)
-        return render_template("error.html", code=400, title="This form has expired", message=(
-            "The page was open too long or you were logged out meanwhile. Go back, "
-            "reload the page and try again.")), 400
-
-    @app.errorhandler(HTTPException)
-    def http_error(error: HTTPException):
-        if request.accept_mimetypes.best == "application/json" or request.path.endswith(".json"):
-            return {"error": error.description}, error.code
-        return render_template("error.html", code=error.code, title=error.name,
-                               message=error.description), error.code

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -24,7 +22,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from appliance import age
 from appliance.access import failures
-from appliance.access.failures import failure_delay
+from appliance.access.failures import CONSOLE, Counter, Guard
 from appliance.config import Config
 from appliance.errors import (
     AlreadyInitializedError,
@@ -39,11 +37,14 @@ from appliance.errors import (
     WrongPassphraseError,
 )
 from appliance.fsutil import atomic_write
-from appliance.store.db import Storage, iso, put_setting
+from appliance.store.db import Storage, Viewer, hand_over_sessions, iso, put_setting
 
 RECIPIENT_SETTING = "practice_recipient"
 IDENTITY_FILE = "identity.txt"
 MIN_PASSPHRASE = 10
+ADMIN = "admin"
+CLINICIAN = "clinician"
+ROLES = (ADMIN, CLINICIAN)
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,13 @@ class User:
     username: str
     created_at: datetime
     last_login: datetime | None
+    id: int = 0
+    role: str = CLINICIAN
+
+    @property
+    def admin(self) -> bool:
+        """True for an account that manages users and the device."""
+        return self.role == ADMIN
 
 
 def record_login(conn: sqlite3.Connection, username: str, moment: str) -> int | None:
@@ -84,6 +92,44 @@ def record_login(conn: sqlite3.Connection, username: str, moment: str) -> int | 
     return row["id"]
 
 
+def viewer(storage: Storage, username: str) -> Viewer | None:
+    """The account ``username`` as session queries take it, or None if it is gone."""
+    with storage.read() as conn:
+        row = conn.execute("SELECT id, username, role FROM users WHERE username = ?",
+                           (username,)).fetchone()
+    return Viewer(row["id"], row["username"], row["role"] == ADMIN) if row else None
+
+
+def room_owner(storage: Storage, clinician: str | None) -> int | None:
+    """Whose a new recording is: the room's configured clinician, else the only account.
+
+    ``None`` (unassigned until a clinician claims it) when the configured name
+    is not an account, or when nothing is configured and several clinicians
+    share the device: guessing would show one client's words to another clinician.
+    """
+    with storage.read() as conn:
+        if clinician:
+            row = conn.execute("SELECT id FROM users WHERE username = ?",
+                               (clinician,)).fetchone()
+            return row["id"] if row else None
+        rows = conn.execute("SELECT id FROM users LIMIT 2").fetchall()
+    return rows[0]["id"] if len(rows) == 1 else None
+
+
+def _admins(conn: sqlite3.Connection) -> int:
+    return conn.execute("SELECT COUNT(*) FROM users WHERE role = ?", (ADMIN,)).fetchone()[0]
+
+
+def _last_admin(username: str) -> KeysError:
+    return KeysError(f"{username!r} is the only admin; make another user an admin first, "
+                     "so someone can still manage users and the device")
+
+
+def _check_role(role: str) -> None:
+    if role not in ROLES:
+        raise KeysError(f"a role is one of {', '.join(ROLES)}, not {role!r}")
+
+
 def user_count(storage: Storage) -> int:
     """How many clinician accounts exist (none before first-run setup)."""
     with storage.read() as conn:
@@ -93,8 +139,9 @@ def user_count(storage: Storage) -> int:
 class KeyStore:
     """Key slots and users in the database; the unlocked identity in ``runtime_dir``.
 
-    ``sleep`` is injected so tests can observe the growing delay without waiting,
-    and ``hasher`` so they can use a cheap Argon2 setting.
+    ``guard`` applies the one rule for wrong passphrases (by default its
+    defaults on ``storage``), and ``hasher`` is injected so tests can use a cheap
+    Argon2 setting.
     """
 
     def __init__(
@@ -102,13 +149,13 @@ class KeyStore:
         storage: Storage,
         runtime_dir: Path,
         work_factor: int = 18,
-        sleep: Callable[[float], None] = time.sleep,
+        guard: Guard | None = None,
         hasher: PasswordHasher | None = None,
     ):
         self.storage = storage
         self.runtime_dir = Path(runtime_dir)
         self.work_factor = work_factor
-        self.sleep = sleep
+        self.guard = guard or Guard(storage, storage.now)
         # Argon2id with the library's defaults (64 MiB, 3 passes); tests pass a cheaper one.
         self.hasher = hasher or PasswordHasher()
 
@@ -119,7 +166,9 @@ class KeyStore:
         Every process builds its key store here, so none falls back to a default
         work factor that differs from the configured one.
         """
-        return cls(storage, cfg.paths.runtime_dir, cfg.security.scrypt_work_factor)
+        guard = Guard(storage, storage.now, cfg.security.max_failed_logins,
+                      cfg.security.lockout_minutes)
+        return cls(storage, cfg.paths.runtime_dir, cfg.security.scrypt_work_factor, guard)
 
     # --- state -----------------------------------------------------------------
 
@@ -155,7 +204,16 @@ class KeyStore:
                 "the device is locked: a clinician must log in to the web page "
                 "(or run 'holdnote keys unlock')"
             ) from None
-        return age.X25519Identity.from_str(text.strip())
+        except UnicodeDecodeError:
+            text = ""  # binary junk: reported below, like any other damage
+        try:
+            return age.X25519Identity.from_str(text.strip())
+        except KeyFormatError:
+            # Locked in effect; unlocking again rewrites the file. Never quote its content.
+            raise DeviceLockedError(
+                f"{self.identity_path} is damaged (it does not hold the practice identity); "
+                "unlock again to replace it: log in to the web page or run "
+                "'holdnote keys unlock USER'") from None
 
     def status(self) -> KeyStatus:
         """A summary for the CLI, the device page and the health check."""
@@ -175,10 +233,11 @@ class KeyStore:
     def users(self) -> list[User]:
         """Every account, by name."""
         with self.storage.read() as conn:
-            rows = conn.execute(
-                "SELECT username, created_at, last_login FROM users ORDER BY username").fetchall()
+            rows = conn.execute("SELECT id, username, role, created_at, last_login FROM users "
+                                "ORDER BY username").fetchall()
         return [User(r["username"], datetime.fromisoformat(r["created_at"]),
-                     datetime.fromisoformat(r["last_login"]) if r["last_login"] else None)
+                     datetime.fromisoformat(r["last_login"]) if r["last_login"] else None,
+                     r["id"], r["role"])
                 for r in rows]
 
     # --- creating and changing slots ---------------------------------------------
@@ -199,7 +258,11 @@ class KeyStore:
         recovery_slot = age.encrypt(str(identity).encode(), [recovery.to_recipient()])
         user_slot = self._seal(identity, passphrase)
         with self.storage.connect() as conn:
-            self._insert_user(conn, username, passphrase, user_slot)
+            # Checked again under the write lock: of two setups at once, one wins.
+            if conn.execute("SELECT 1 FROM key_slots WHERE kind = 'recovery'").fetchone():
+                raise AlreadyInitializedError("the practice keys were created a moment ago")
+            # The account that sets the device up manages it.
+            self._insert_user(conn, username, passphrase, user_slot, role=ADMIN)
             conn.execute(
                 "INSERT INTO key_slots(user_id, kind, slot_enc, created_at) "
                 "VALUES(NULL, 'recovery', ?, ?)",
@@ -209,31 +272,73 @@ class KeyStore:
         self._place(identity)
         return str(recovery)
 
-    def add_user(self, username: str, passphrase: str, identity: age.X25519Identity) -> None:
+    def add_user(self, username: str, passphrase: str, identity: age.X25519Identity,
+                 role: str = CLINICIAN) -> None:
         """Give another clinician a slot; needs the unlocked identity."""
         self._check_identity(identity)
         check_passphrase(passphrase)
+        _check_role(role)
         slot = self._seal(identity, passphrase)
         with self.storage.connect() as conn:
-            self._insert_user(conn, username, passphrase, slot)
+            self._insert_user(conn, username, passphrase, slot, role=role)
 
-    def remove_user(self, username: str) -> None:
-        """Delete a user and their slot; the last user cannot be removed."""
+    def remove_user(self, username: str, heir: str | None = None) -> int:
+        """Delete a user and their slot, handing their sessions to ``heir``.
+
+        The last user and the last admin cannot be removed. Without an heir the
+        sessions go to the first remaining admin (the command line's case): they
+        never become unassigned, where any colleague could claim them. How many
+        sessions moved.
+        """
         with self.storage.connect() as conn:
-            count = conn.execute("SELECT COUNT(*) FROM users").fetchone()[0]
-            row = conn.execute("SELECT id FROM users WHERE username = ?", (username,)).fetchone()
-            if row is None:
-                raise UnknownUserError(f"no user named {username!r}")
-            if count == 1:
+            row = self._row(conn, username)
+            if conn.execute("SELECT COUNT(*) FROM users").fetchone()[0] == 1:
                 raise KeysError(
                     f"{username!r} is the only user; add another before removing this one"
                 )
+            if row["role"] == ADMIN and _admins(conn) == 1:
+                raise _last_admin(username)
+            heir_row = self._row(conn, heir) if heir is not None else conn.execute(
+                "SELECT id, role FROM users WHERE role = ? AND id != ? ORDER BY id LIMIT 1",
+                (ADMIN, row["id"])).fetchone()
+            if heir_row["id"] == row["id"]:
+                raise KeysError("choose a colleague to take over the sessions, "
+                                f"not {username!r} themselves")
+            moved = hand_over_sessions(conn, row["id"], heir_row["id"])
             conn.execute("DELETE FROM users WHERE id = ?", (row["id"],))
+        return moved
 
-    def change_passphrase(self, username: str, old: str, new: str) -> None:
-        """Re-seal a user's slot under a new passphrase after checking the old one."""
+    def set_role(self, username: str, role: str) -> bool:
+        """Make ``username`` an admin or a clinician; False if that was their role already.
+
+        The last admin cannot become a clinician.
+        """
+        _check_role(role)
+        with self.storage.connect() as conn:
+            row = self._row(conn, username)
+            if row["role"] == role:
+                return False
+            if row["role"] == ADMIN and _admins(conn) == 1:
+                raise _last_admin(username)
+            conn.execute("UPDATE users SET role = ? WHERE id = ?", (role, row["id"]))
+        return True
+
+    @staticmethod
+    def _row(conn: sqlite3.Connection, username: str) -> sqlite3.Row:
+        row = conn.execute("SELECT id, role FROM users WHERE username = ?",
+                           (username,)).fetchone()
+        if row is None:
+            raise UnknownUserError(f"no user named {username!r}")
+        return row
+
+    def change_passphrase(self, username: str, old: str, new: str,
+                          counter: Counter | None = None) -> None:
+        """Re-seal a user's slot under a new passphrase after checking the old one.
+
+        ``counter``: where a wrong ``old`` counts, as for :meth:`open_slot`.
+        """
         check_passphrase(new)
-        identity = self.open_slot(username, old)
+        identity = self.open_slot(username, old, counter)
         slot = self._seal(identity, new)
         with self.storage.connect() as conn:
             conn.execute(
@@ -257,9 +362,17 @@ class KeyStore:
         slot = self._seal(identity, new_passphrase)
         with self.storage.connect() as conn:
             row = conn.execute("SELECT id FROM users WHERE username = ?", (username,)).fetchone()
-            if row is not None:
-                conn.execute("DELETE FROM users WHERE id = ?", (row["id"],))
-            self._insert_user(conn, username, new_passphrase, slot)
+            if row is None:
+                # Whoever holds the recovery key holds the practice: a new account
+                # made with it may manage the device.
+                self._insert_user(conn, username, new_passphrase, slot, role=ADMIN)
+            else:
+                # Replaced in place: the account keeps its id, role and sessions.
+                failures.clear(conn, failures.USER, failures.user_key(username))
+                conn.execute("UPDATE users SET password_hash = ? WHERE id = ?",
+                             (self.hasher.hash(new_passphrase), row["id"]))
+                conn.execute("UPDATE key_slots SET slot_enc = ?, created_at = ? "
+                             "WHERE user_id = ?", (slot, iso(self.storage.now()), row["id"]))
         self._place(identity)
 
     # --- opening slots -------------------------------------------------------------
@@ -280,40 +393,39 @@ class KeyStore:
         except (VerificationError, InvalidHashError):
             return False
 
-    def open_slot(self, username: str, passphrase: str) -> age.X25519Identity:
-        """Decrypt a user's slot; waits longer after each consecutive failure.
+    def open_slot(self, username: str, passphrase: str,
+                  counter: Counter | None = None) -> age.X25519Identity:
+        """Decrypt a user's slot, under the one rule for wrong passphrases.
 
-        The failures are the account's in :mod:`appliance.access.failures`, the same
-        count the web login keeps, so one rule covers every passphrase form.
+        The attempt counts in ``counter`` of :mod:`appliance.access.failures` (by
+        default the device's console); too many failures there raise
+        :class:`TooManyAttemptsError` before the passphrase is tried. Nothing sleeps.
         """
-        with self.storage.connect() as conn:
+        with self.storage.read() as conn:
             row = conn.execute(
                 "SELECT k.slot_enc FROM users u "
                 "JOIN key_slots k ON k.user_id = u.id WHERE u.username = ?",
                 (username,),
             ).fetchone()
-            count = failures.read(conn, failures.USER, failures.user_key(username))
         if row is None:
             raise UnknownUserError(f"no user named {username!r}")
-        delay = failure_delay(count.failures if count else 0)
-        if delay:
-            self.sleep(delay)
+        ticket = self.guard.begin(
+            counter or failures.counter(username, known=True, device=CONSOLE))
         try:
             plain = age.decrypt(row["slot_enc"], [age.ScryptIdentity(passphrase, 22)])
         except NoIdentityMatchError:
-            self._count_failure(username)
             raise WrongPassphraseError(
                 f"wrong passphrase for {username!r}; nothing was changed"
             ) from None
-        self._reset_failures(username)
+        self.guard.forgive(ticket)
         identity = age.parse_identities(plain.decode("ascii"))[0]
         if not isinstance(identity, age.X25519Identity):  # _seal only ever stores one
             raise KeyFormatError(f"the key slot of {username!r} does not hold an X25519 identity")
         return identity
 
-    def unlock(self, username: str, passphrase: str) -> None:
+    def unlock(self, username: str, passphrase: str, counter: Counter | None = None) -> None:
         """Open a user's slot and place the identity in the runtime directory."""
-        self._place(self.open_slot(username, passphrase))
+        self._place(self.open_slot(username, passphrase, counter))
 
     def unlock_with_recovery(self, recovery_key: str) -> None:
         """Unlock with the recovery key alone."""
@@ -333,7 +445,8 @@ class KeyStore:
         text = f"# Holdnote practice identity\n{identity}\n"
         return age.encrypt(text.encode("ascii"), [age.ScryptRecipient(passphrase, self.work_factor)])
 
-    def _insert_user(self, conn, username: str, passphrase: str, slot: bytes) -> None:
+    def _insert_user(self, conn, username: str, passphrase: str, slot: bytes,
+                     role: str = CLINICIAN) -> None:
         username = username.strip()
         if not username or len(username) > 64:
             raise UserExistsError("a user name needs 1 to 64 characters")
@@ -343,8 +456,8 @@ class KeyStore:
         # A new account (or one re-created by recovery) starts with no failures.
         failures.clear(conn, failures.USER, failures.user_key(username))
         cursor = conn.execute(
-            "INSERT INTO users(username, password_hash, created_at) VALUES(?, ?, ?)",
-            (username, self.hasher.hash(passphrase), now),
+            "INSERT INTO users(username, password_hash, created_at, role) VALUES(?, ?, ?, ?)",
+            (username, self.hasher.hash(passphrase), now, role),
         )
         conn.execute(
             "INSERT INTO key_slots(user_id, kind, slot_enc, created_at) "
@@ -377,12 +490,4 @@ class KeyStore:
         self._check_identity(identity)
         self.runtime_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         atomic_write(self.identity_path, f"{identity}\n".encode("ascii"), mode=0o600)
-
-    def _count_failure(self, username: str) -> None:
-        with self.storage.connect() as conn:
-            failures.record(conn, failures.USER, failures.user_key(username), self.storage.now())
-
-    def _reset_failures(self, username: str) -> None:
-        with self.storage.connect() as conn:
-            failures.clear(conn, failures.USER, failures.user_key(username))
 

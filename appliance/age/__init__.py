@@ -13,6 +13,8 @@ What this module gives:
 - streaming :class:`StreamWriter` / :class:`StreamReader` in 64 KiB chunks with
   bounded memory, plus :func:`salvage` for a stream that lost its final chunk
   (for example after a power cut while recording);
+- the explicit salvage mode :class:`SkippingReader`, which reads past chunks that
+  fail to authenticate and reports each as a :class:`Gap` (normal reading fails);
 - atomic :func:`encrypt_file` / :func:`decrypt_file` (temporary name, fsync, rename);
 - strict ASCII armor: :func:`dearmor`, :func:`read_armored`, :func:`armor`.
 
@@ -26,7 +28,7 @@ This package is the public face; other code imports from here.
 The implementation lives beside this file, one module per part of the format.
 Imports flow one way, from the bottom up: ``bech32`` and ``primitives``; ``stanza``;
 the key types ``x25519``, ``scrypt`` and ``hybrid``; ``keyfiles``; ``source``;
-``armor`` and ``header``; ``stream``; ``files``.
+``armor`` and ``header``; ``stream``; ``skipping`` and ``files``.
 
 Names without a leading underscore are shared between these modules; a leading
 underscore means the name is used only in the module that defines it.
@@ -51,6 +53,7 @@ from appliance.age.primitives import CHUNK_SIZE
 from appliance.age.scrypt import DEFAULT_SCRYPT_WORK_FACTOR as DEFAULT_SCRYPT_WORK_FACTOR
 from appliance.age.scrypt import MAX_SCRYPT_WORK_FACTOR as MAX_SCRYPT_WORK_FACTOR
 from appliance.age.scrypt import ScryptIdentity, ScryptRecipient
+from appliance.age.skipping import Gap, SkippingReader
 from appliance.age.stanza import Identity, Recipient, Stanza
 from appliance.age.stream import PathOrFile as PathOrFile
 from appliance.age.stream import StreamReader, StreamWriter
@@ -61,6 +64,7 @@ from appliance.age.x25519 import X25519Identity, X25519Recipient
 __all__ = [
     "CHUNK_SIZE",
     "HYBRID_SUPPORTED",
+    "Gap",
     "HybridIdentity",
     "HybridRecipient",
     "Identity",
@@ -68,6 +72,7 @@ __all__ = [
     "SalvageResult",
     "ScryptIdentity",
     "ScryptRecipient",
+    "SkippingReader",
     "Stanza",
     "StreamReader",
     "StreamWriter",

@@ -23,7 +23,7 @@ from appliance.age.primitives import CHUNK_SIZE, FILE_KEY_SIZE, NONCE_SIZE, TAG_
 from appliance.age.stanza import Identity, Recipient
 from appliance.errors import PayloadError, TruncatedStreamError
 
-_ENC_CHUNK_SIZE = CHUNK_SIZE + TAG_SIZE
+ENC_CHUNK_SIZE = CHUNK_SIZE + TAG_SIZE
 _LAST = b"\x01"
 _NOT_LAST = b"\x00"
 
@@ -41,10 +41,25 @@ class Sink(Protocol):
     def flush(self) -> None: ...
 
 
-def _chunk_nonce(counter: int, last: bool) -> bytes:
+def chunk_nonce(counter: int, last: bool) -> bytes:
+    """The nonce of chunk ``counter``; ``last`` sets the final-chunk flag."""
     # 11-byte big-endian counter plus the final-chunk flag. 2**88 chunks is
     # unreachable, so the counter cannot wrap.
     return counter.to_bytes(11, "big") + (_LAST if last else _NOT_LAST)
+
+
+def open_chunk(aead: ChaCha20Poly1305, counter: int, last: bool, data: memoryview,
+               out: memoryview) -> bool:
+    """Decrypt chunk ``counter`` into ``out``; False if it fails to authenticate."""
+    nonce = chunk_nonce(counter, last)
+    try:
+        if _HAS_INTO:
+            aead.decrypt_into(nonce, data, None, out)
+        else:
+            out[:] = aead.decrypt(nonce, data, None)
+    except InvalidTag:
+        return False
+    return True
 
 
 def write_all(dst: Sink, data) -> None:
@@ -65,7 +80,8 @@ def _fsync(fileobj: BinaryIO) -> None:
     os.fsync(fd)
 
 
-def _open_path(target: PathOrFile, mode: Literal["xb", "rb"]) -> tuple[BinaryIO, BinaryIO | None]:
+def open_path(target: PathOrFile, mode: Literal["xb", "rb"]) -> tuple[BinaryIO, BinaryIO | None]:
+    """The file to use, and the same file again if opened here (the caller closes it)."""
     if isinstance(target, (str, os.PathLike)):
         owned = open(target, mode)  # noqa: SIM115 - the caller closes it (it is returned as owned)
         return owned, owned
@@ -92,11 +108,11 @@ class StreamWriter:
         fsync_each_chunk: bool = False,
     ):
         recipients = check_recipients(recipients)
-        self._dst, self._owned = _open_path(fileobj, "xb")
+        self._dst, self._owned = open_path(fileobj, "xb")
         self._fsync_each_chunk = fsync_each_chunk
         self._buf = bytearray(CHUNK_SIZE)
         self._view = memoryview(self._buf)
-        self._sealed = memoryview(bytearray(_ENC_CHUNK_SIZE))
+        self._sealed = memoryview(bytearray(ENC_CHUNK_SIZE))
         self._fill = 0
         self._counter = 0
         self._state = "open"
@@ -144,7 +160,7 @@ class StreamWriter:
         return total
 
     def _seal(self, chunk: memoryview, last: bool) -> None:
-        nonce = _chunk_nonce(self._counter, last)
+        nonce = chunk_nonce(self._counter, last)
         out: memoryview | bytes
         if _HAS_INTO:
             out = self._sealed[: len(chunk) + TAG_SIZE]
@@ -222,7 +238,8 @@ class StreamReader(io.RawIOBase):
     :class:`TruncatedStreamError` when the end is reached, after the earlier
     (authenticated) chunks have been handed out. With ``salvage=True`` the reader
     instead ends quietly at the first missing or damaged chunk and sets
-    :attr:`truncated`. Armored input is recognised and decoded on the fly.
+    :attr:`truncated` (:class:`appliance.age.skipping.SkippingReader` goes on past
+    a damaged chunk instead). Armored input is recognised and decoded on the fly.
     Iterating yields decrypted chunks.
     """
 
@@ -231,7 +248,7 @@ class StreamReader(io.RawIOBase):
     ):
         super().__init__()
         self._owned = None
-        source, self._owned = _open_path(fileobj, "rb")
+        source, self._owned = open_path(fileobj, "rb")
         try:
             self._src = open_input(source)
             self._aead = open_payload(self._src, identities)
@@ -239,7 +256,7 @@ class StreamReader(io.RawIOBase):
             self._close_owned()
             raise
         self._salvage = salvage
-        self._enc = memoryview(bytearray(_ENC_CHUNK_SIZE))
+        self._enc = memoryview(bytearray(ENC_CHUNK_SIZE))
         self._plain = memoryview(bytearray(CHUNK_SIZE))
         self._out = self._plain[:0]  # decrypted, not yet returned
         self._counter = 0
@@ -275,7 +292,7 @@ class StreamReader(io.RawIOBase):
         if n < TAG_SIZE:
             raise self._cut_short("it ends inside a chunk")
         data, out = self._enc[:n], self._plain[: n - TAG_SIZE]
-        full = n == _ENC_CHUNK_SIZE
+        full = n == ENC_CHUNK_SIZE
         if full and self._open(data, out, last=False):
             return self._accept(out)
         # A short chunk can only be the last; a full one may be the last too.
@@ -295,15 +312,7 @@ class StreamReader(io.RawIOBase):
         return self._accept(out)
 
     def _open(self, data: memoryview, out: memoryview, last: bool) -> bool:
-        nonce = _chunk_nonce(self._counter, last)
-        try:
-            if _HAS_INTO:
-                self._aead.decrypt_into(nonce, data, None, out)
-            else:
-                out[:] = self._aead.decrypt(nonce, data, None)
-        except InvalidTag:
-            return False
-        return True
+        return open_chunk(self._aead, self._counter, last, data, out)
 
     def _accept(self, out: memoryview) -> memoryview:
         self._counter += 1

@@ -1,9 +1,10 @@
-"""``holdnote``: the command-line entry point.
+"""The ``holdnote`` command: every service and every administrator action.
 
 Thin by design: parse arguments, set up logging, load the configuration once,
 and hand explicit values to the module that does the work. Heavy modules are
 imported inside the handlers so ``holdnote record status`` starts quickly and
-the recorder never loads Whisper.
+the recorder never loads Whisper. Failures are worded in
+:mod:`appliance.app.cli_errors`.
 """
 
 from __future__ import annotations
@@ -16,11 +17,21 @@ import sys
 from pathlib import Path
 
 from appliance import config as config_mod
+from appliance.app import cli_errors
+from appliance.app.cli_errors import EXIT_ERROR, EXIT_OK, EXIT_USAGE
 from appliance.errors import HoldnoteError
 
 log = logging.getLogger("holdnote")
 
-EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
+DESCRIPTION = """\
+Holdnote records therapy sessions on this device, encrypted before they reach
+the disk, transcribes them overnight on the device, and drafts notes for the
+clinician's web page. Every command reads one configuration file.
+"""
+EPILOG = """\
+exit status: 0 done, 1 the action failed (the reason is on standard error),
+2 bad arguments or configuration. Run a command with --help for its options.
+"""
 
 
 # --- shared helpers ----------------------------------------------------------------
@@ -73,8 +84,11 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     try:
         config_mod.load(path)
     except config_mod.ConfigError as error:
-        print(f"{path}: {(error.problems and 'invalid') or error}", file=sys.stderr)
-        for problem in error.problems:
+        # Problems with keys: one per line under the file; a file-level problem
+        # (unreadable, not UTF-8, not TOML) already names the file.
+        problems = [p for p in error.problems if not p.startswith("(file)")]
+        print(f"{path}: invalid" if problems else str(error), file=sys.stderr)
+        for problem in problems:
             print(f"  {problem}", file=sys.stderr)
         return EXIT_USAGE
     print(f"{path}: OK")
@@ -167,15 +181,10 @@ def cmd_recorder(args: argparse.Namespace) -> int:
 
 
 def cmd_record(args: argparse.Namespace) -> int:
-    """``holdnote record start|stop|mark|status``: talk to the recorder daemon."""
-    from appliance.recorder import control
+    """``holdnote record start|stop|mark|status [--json]``: talk to the recorder daemon."""
+    from appliance.app import record_cli
 
-    cfg = config_mod.load(args.config)
-    # start/stop wait for files to be fsynced, which a busy SD card can make slow.
-    timeout = 5.0 if args.record_action == "status" else control.COMMAND_TIMEOUT
-    reply = control.send(cfg.paths.recorder_socket, {"cmd": args.record_action}, timeout=timeout)
-    print(json.dumps(reply, indent=2))
-    return EXIT_OK if reply.get("ok") else EXIT_ERROR
+    return record_cli.run(config_mod.load(args.config), args.record_action, as_json=args.json)
 
 
 def cmd_transcribe(args: argparse.Namespace) -> int:
@@ -247,17 +256,65 @@ def cmd_demo(args: argparse.Namespace) -> int:
 # --- parser ---------------------------------------------------------------------------
 
 
+# Each ``holdnote keys`` command that names a user, and what it does.
+_KEYS_USER_COMMANDS = {
+    "init": "create the practice keys and USER's key slot; prints the recovery key once",
+    "add-user": "add a clinician's key slot (the device must be unlocked)",
+    "remove-user": "remove a clinician's account and key slot",
+    "change-passphrase": "re-seal USER's key slot under a new passphrase",
+    "recover": "unlock with the recovery key and give USER a new passphrase",
+}
+
+
 def _keys_parser(sub: argparse._SubParsersAction) -> None:
-    keys = sub.add_parser("keys", help="practice keys, users and lock state")
-    actions = keys.add_subparsers(dest="keys_action", required=True)
-    for name in ("init", "add-user", "remove-user", "change-passphrase", "recover"):
-        actions.add_parser(name).add_argument("user", help="clinician user name")
-    unlock = actions.add_parser("unlock", help="open a key slot (asks for the passphrase)")
-    unlock.add_argument("user", nargs="?")
+    keys = sub.add_parser(
+        "keys", help="practice keys, users and lock state",
+        description="Create the practice keys, manage the clinicians' key slots, and lock "
+        "or unlock the device. Passphrases are read from the terminal, or one per line "
+        "from standard input when scripted.")
+    actions = keys.add_subparsers(dest="keys_action", required=True, metavar="COMMAND")
+    for name, summary in _KEYS_USER_COMMANDS.items():
+        command = actions.add_parser(name, help=summary, description=summary[0].upper()
+                                     + summary[1:] + ".")
+        command.add_argument("user", metavar="USER", help="clinician user name")
+    unlock = actions.add_parser(
+        "unlock", help="open USER's key slot (asks for the passphrase), or --recovery",
+        description="Open a key slot; the practice key goes to the runtime directory (RAM).")
+    unlock.add_argument("user", nargs="?", metavar="USER",
+                        help="clinician user name (not needed with --recovery)")
     unlock.add_argument("--recovery", action="store_true", help="use the recovery key")
-    actions.add_parser("lock", help="forget the unlocked key now")
-    actions.add_parser("status").add_argument("--json", action="store_true")
+    actions.add_parser("lock", help="forget the unlocked key now",
+                       description="Remove the unlocked practice key from RAM now.")
+    status = actions.add_parser("status", help="initialised, locked or not, users",
+                                description="Whether the keys exist, the device is "
+                                "unlocked, and which users have key slots.")
+    status.add_argument("--json", action="store_true", help="print JSON for scripts")
     keys.set_defaults(func=cmd_keys)
+
+
+def _audit_and_record_parsers(sub: argparse._SubParsersAction) -> None:
+    audit = sub.add_parser(
+        "audit", help="check or list the audit log",
+        description="The audit log is hash-chained: verify finds entries that were "
+        "altered, removed or reordered; show lists the newest entries.")
+    audit.add_argument("audit_action", choices=("verify", "show"), metavar="{verify,show}",
+                       help="verify: check the hash chain (exit 1 if damaged); "
+                       "show: list recent entries, oldest first")
+    audit.add_argument("--limit", type=int, default=50, metavar="N",
+                       help="with show: how many of the newest entries (default 50)")
+    audit.set_defaults(func=cmd_audit)
+    record = sub.add_parser(
+        "record", help="control the recorder",
+        description="Talk to the running recorder (holdnote-recorder) through its "
+        "control socket. Prints what the recorder is doing as a sentence; exit 1 if "
+        "the command was refused.")
+    record.add_argument("record_action", choices=("start", "stop", "mark", "status"),
+                        metavar="{start,stop,mark,status}",
+                        help="start or stop a recording, mark (bookmark) the current "
+                        "moment, or status: state, elapsed time, free space, last error")
+    record.add_argument("--json", action="store_true",
+                        help="print the recorder's JSON reply instead, for scripts")
+    record.set_defaults(func=cmd_record)
 
 
 def _transcribe_parsers(sub: argparse._SubParsersAction) -> None:
@@ -268,66 +325,81 @@ def _transcribe_parsers(sub: argparse._SubParsersAction) -> None:
     one = sub.add_parser("transcribe-file", help="transcribe one audio file to JSON")
     one.add_argument("audio", help="WAV, FLAC or an age file (when unlocked)")
     one.add_argument("--speakers", type=int, help="speakers in a mono recording")
-    one.add_argument("--stereo-clinician", choices=("left", "right"))
+    one.add_argument("--stereo-clinician", choices=("left", "right"),
+                     help="in a stereo file, the channel that carries the clinician")
     one.add_argument("--model", help="model name or CTranslate2 directory")
     one.add_argument("--json", action="store_true", help="pretty-print the JSON")
     one.set_defaults(func=cmd_transcribe_file)
     enroll = sub.add_parser("enroll-voice", help="store the clinician's voice sample")
-    enroll.add_argument("wav")
-    enroll.add_argument("--name", default="clinician")
+    enroll.add_argument("wav", help="a WAV of the clinician speaking alone (up to 10 min)")
+    enroll.add_argument("--name", default="clinician", help="profile name (default clinician)")
     enroll.set_defaults(func=cmd_enroll_voice)
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every ``holdnote`` subcommand."""
-    parser = argparse.ArgumentParser(prog="holdnote", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="holdnote", description=DESCRIPTION, epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", help=f"configuration file (default ${config_mod.ENV_VAR} "
                         f"or {config_mod.DEFAULT_PATH})")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     check = sub.add_parser("check-config", help="validate the configuration file")
-    check.add_argument("path", nargs="?")
+    check.add_argument("path", nargs="?", help="the file to check (default: as --config)")
     check.add_argument("--template", action="store_true", help="print the documented defaults")
     check.set_defaults(func=cmd_check_config)
     _keys_parser(sub)
-    audit = sub.add_parser("audit", help="audit log")
-    audit.add_argument("audit_action", choices=("verify", "show"))
-    audit.add_argument("--limit", type=int, default=50)
-    audit.set_defaults(func=cmd_audit)
+    _audit_and_record_parsers(sub)
     sub.add_parser("recorder", help="run the recorder daemon").set_defaults(func=cmd_recorder)
-    record = sub.add_parser("record", help="control the recorder")
-    record.add_argument("record_action", choices=("start", "stop", "mark", "status"))
-    record.set_defaults(func=cmd_record)
     _transcribe_parsers(sub)
     web = sub.add_parser("web", help="serve the web UI (or: web init-tls)")
-    web.add_argument("web_action", nargs="?", choices=("serve", "init-tls"), default="serve")
+    web.add_argument("web_action", nargs="?", choices=("serve", "init-tls"), default="serve",
+                     help="serve (the default) or init-tls: create the TLS certificate")
     web.add_argument("--force", action="store_true", help="replace an existing certificate")
     web.set_defaults(func=cmd_web)
     sub.add_parser("setup-code", help="print a one-time setup code").set_defaults(
         func=cmd_setup_code)
     demo = sub.add_parser("demo", help="run the whole appliance locally")
-    demo.add_argument("--workdir", default=".demo")
-    demo.add_argument("--port", type=int, default=8443)
+    demo.add_argument("--workdir", default=".demo", help="where the demo keeps its data")
+    demo.add_argument("--port", type=int, default=8443, help="HTTPS port (default 8443)")
     demo.set_defaults(func=cmd_demo)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``holdnote`` console script."""
+    """Entry point of the ``holdnote`` console script.
+
+    Expected failures end as one ``holdnote: …`` line and an exit code
+    (:mod:`appliance.app.cli_errors`); a reader that stops reading early
+    (``| head``) ends the command quietly.
+    """
     args = build_parser().parse_args(argv)
     from appliance.service import setup_logging
 
     setup_logging(verbose=args.verbose)
     try:
-        return args.func(args)
-    except config_mod.ConfigError as error:
-        print(f"holdnote: {error}", file=sys.stderr)
-        return EXIT_USAGE
-    except HoldnoteError as error:
-        print(f"holdnote: {error}", file=sys.stderr)
-        return EXIT_ERROR
+        code = args.func(args)
+        sys.stdout.flush()  # a closed pipe shows here, not in Python's exit handler
+    except BrokenPipeError:
+        return cli_errors.closed_stdout()
     except KeyboardInterrupt:
         return 130
+    except Exception as error:
+        failure = cli_errors.explain(error, lambda: _data_dir(args))
+        if failure is None:
+            raise
+        print(f"holdnote: {failure.message}", file=sys.stderr)
+        return failure.code
+    return code
+
+
+def _data_dir(args: argparse.Namespace) -> Path | None:
+    """The configured data directory, to name a damaged database; None if unknown."""
+    try:
+        return Path(config_mod.load(args.config).paths.data_dir)
+    except config_mod.ConfigError:
+        return None
 
 
 if __name__ == "__main__":

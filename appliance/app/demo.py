@@ -24,6 +24,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.error
 import urllib.request
 import wave
 from collections.abc import Callable
@@ -201,6 +202,8 @@ def healthz_answers(port: int) -> bool:
         with urllib.request.urlopen(f"https://127.0.0.1:{port}/healthz", context=context,
                                     timeout=5) as reply:
             return reply.status == 200
+    except urllib.error.HTTPError as error:
+        return error.code == 503  # serving, and reporting a problem (say, the clock)
     except OSError:
         return False
 

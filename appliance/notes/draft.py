@@ -6,6 +6,7 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from appliance.notes import times
 from appliance.transcript import Metrics, RiskFlag, Silence
 
 TEMPLATES = ("SOAP", "DAP", "BIRP")
@@ -44,11 +45,8 @@ _AUTO_SECTION = {"SOAP": "objective", "DAP": "data", "BIRP": "behavior"}
 
 
 def _clock(seconds: float) -> str:
-    """m:ss or h:mm:ss."""
-    whole = round(seconds)
-    hours, rest = divmod(whole, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+    """m:ss or h:mm:ss, cut to the second as the transcript page shows it."""
+    return times.clock(seconds)
 
 
 def _when(session_date: dt.date | dt.datetime | str) -> str:
@@ -73,9 +71,14 @@ def _talk_lines(metrics: Metrics) -> list[str]:
 
 def _silence_lines(metrics: Metrics, silences: Sequence[Silence], threshold_s: float | None) -> list[str]:
     over = f" over {threshold_s:g} s" if threshold_s is not None else ""
-    lines = [(f"Silences{over}: {len(silences)}, {sum(s.duration for s in silences):.0f} s in all; "
-              f"longest silence {metrics.longest_silence_s:.0f} s.")]
-    lines += [f"  - {_clock(s.start)}–{_clock(s.end)} ({s.duration:.0f} s)" for s in silences]
+    spans = [times.span_seconds(s.start, s.end) for s in silences]
+    # The longest is read off the listed stretches when there are any, so the
+    # summary and the list below it never disagree by a rounding second.
+    longest = times.length(max(spans)) if spans else times.length(metrics.longest_silence_s)
+    lines = [(f"Silences{over}: {len(silences)}, {times.length(sum(spans))} "
+              f"in all; longest silence {longest}.")]
+    lines += [f"  - {_clock(s.start)}–{_clock(s.end)} ({times.span(s.start, s.end)})"
+              for s in silences]
     return lines
 
 

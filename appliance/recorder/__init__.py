@@ -1,3 +1,4 @@
 """The recorder daemon: audio capture (PyAudio), buttons and LEDs (gpiozero), one
-recording session, crash recovery and the control socket.
+recording session, crash recovery, ending sessions when the disk fails them (closing,
+reserve) and the control socket.
 """

@@ -11,7 +11,12 @@ encrypted WAV to disk. All state changes happen on the thread running
 :meth:`Recorder.run`; buttons and the control socket only queue requests.
 
 Crash safety lives in :mod:`appliance.recorder.recovery`: :func:`run_daemon` first
-closes every session a crash or power cut left ``recording``.
+closes every session a crash or power cut left ``recording``, and no recording
+starts while the database still has one ``recording`` (the recorder closes it
+first, or refuses). A recording whose writing fails (the disk filled between two
+checks) ends ``interrupted`` with what reached the disk, its reason and an audit
+entry; the recorder then shows the fault until there is room again
+(:mod:`appliance.recorder.reserve`).
 """
 
 from __future__ import annotations
@@ -29,12 +34,13 @@ from pathlib import Path
 
 from appliance import age, service
 from appliance.access.audit import AuditLog
-from appliance.access.keys import KeyStore
+from appliance.access.keys import KeyStore, room_owner
 from appliance.config import Config
-from appliance.errors import AudioDeviceError, HoldnoteError, KeyFormatError, NotInitializedError
+from appliance.errors import AudioDeviceError, KeyFormatError, NotInitializedError
 from appliance.recorder.buttons import ButtonPanel, StatusLight, make_light
 from appliance.recorder.capture import AudioFormat, AudioSource, PyAudioSource
 from appliance.recorder.capture import wav_header as wav_header
+from appliance.recorder.closing import CLOSE_ERRORS, Closer
 from appliance.recorder.control import ControlServer, ensure_not_running
 from appliance.recorder.recovery import ACTOR, RescueKeys, hms, recover_sessions
 from appliance.recorder.recovery import RECOVERING_SUFFIX as RECOVERING_SUFFIX
@@ -42,6 +48,7 @@ from appliance.recorder.recovery import Recovered as Recovered
 from appliance.recorder.recovery import complete_stream as complete_stream
 from appliance.recorder.recovery import estimate_payload as estimate_payload
 from appliance.recorder.recovery import recover_session as recover_session
+from appliance.recorder.reserve import DiskReserve
 from appliance.recorder.session import Recording
 from appliance.store.db import Session, Storage, utcnow
 
@@ -98,6 +105,8 @@ class Recorder:
         self.light = light or StatusLight(None)
         self.free_bytes = free_bytes or storage.free_bytes
         self.rescue = RescueKeys(Path(cfg.paths.runtime_dir) / RESCUE_DIR)
+        self.reserve = DiskReserve(storage.data_dir)
+        self.closer = Closer(storage, self.rescue, self.audit, self.reserve)
         self.probe_interval = probe_interval
         self.tick = tick
         self.recipient: age.X25519Recipient | None = None
@@ -105,6 +114,7 @@ class Recorder:
         self._lock = threading.Lock()
         self._state = RecorderState.IDLE
         self._fault: str | None = None
+        self._disk_fault = False  # the fault clears when there is room, not when the mic answers
         self._recording: Recording | None = None
         self._last_session_id: int | None = None
         self._free = self.free_bytes()
@@ -182,9 +192,11 @@ class Recorder:
 
     # --- state (loop thread; readers take the lock) -----------------------------------------
 
-    def _set_state(self, state: RecorderState, fault: str | None = None) -> None:
+    def _set_state(self, state: RecorderState, fault: str | None = None,
+                   disk: bool = False) -> None:
         with self._lock:
             self._state, self._fault = state, fault
+            self._disk_fault = disk and fault is not None
 
     def _disk_text(self) -> str:
         return (f"disk nearly full: {self._free // MB} MB free, "
@@ -226,6 +238,7 @@ class Recorder:
 
     def prepare(self) -> None:
         """Decide the state to start in: not set up, microphone missing, or idle."""
+        self.reserve.ensure()  # now, so the first press does not wait for it
         self._free = self.free_bytes()
         try:
             self.keys.recipient()
@@ -313,7 +326,15 @@ class Recorder:
                     "delete old sessions or their audio")
         if not self._probe_device():
             return self._fault
-        return None
+        self.reserve.ensure()
+        return self._close_open_sessions()
+
+    def _close_open_sessions(self) -> str | None:
+        """Close sessions still marked recording before another starts; why not, or ``None``."""
+        reason = self.closer.close_open(self.recipient)
+        if reason:
+            self._set_state(RecorderState.ERROR, reason, disk=True)
+        return reason
 
     def _start(self, origin: str) -> dict:
         if self._state in (RecorderState.RECORDING, RecorderState.STOPPING):
@@ -326,13 +347,14 @@ class Recorder:
         recording = Recording(self.storage, self.recipient, self.source,
                               queue_seconds=self.cfg.audio.queue_seconds,
                               max_seconds=self.cfg.recorder.max_session_minutes * 60,
-                              rescue=self.rescue, wake=self.wake)
+                              rescue=self.rescue, wake=self.wake, reserve=self.reserve,
+                              owner_id=room_owner(self.storage, self.cfg.recorder.clinician))
         try:
             session = recording.start()
         except AudioDeviceError as error:
             self._set_state(RecorderState.ERROR, str(error))
             return self._refuse(str(error))
-        except (HoldnoteError, OSError) as error:
+        except CLOSE_ERRORS as error:  # the storage refuses a second session, a full disk
             return self._refuse(f"could not start recording: {error}")
         with self._lock:
             self._recording, self._state, self._fault = recording, RecorderState.RECORDING, None
@@ -361,8 +383,13 @@ class Recorder:
         log.info("session %s: bookmark at %s", rec.session_id, hms(offset))
         return self.snapshot(bookmark_s=round(offset, 2))
 
-    def _finish(self, origin: str, note: str | None, fault: str | None = None) -> Session | None:
-        """Stop the running recording; the state becomes idle, or error with ``fault``."""
+    def _finish(self, origin: str, note: str | None, fault: str | None = None,
+                end_reason: str | None = None) -> Session | None:
+        """Stop the running recording; the state becomes idle, or error with ``fault``.
+
+        If writing failed (now or earlier) the session ends with what reached
+        the disk and the state becomes error until there is room again.
+        """
         rec = self._recording
         if rec is None:
             return None
@@ -370,21 +397,24 @@ class Recorder:
         self._publish()
         session = None
         try:
-            session = rec.stop(note, self.audit)
-        except Exception:  # start-up recovery will close the session
-            log.exception("session %s could not be closed; it will be recovered at the "
-                          "next start", rec.session_id)
-        with self._lock:
-            self._recording, self._last_session_id = None, rec.session_id
-            self._state = RecorderState.ERROR if fault else RecorderState.IDLE
-            self._fault = fault
-        self._next_check = time.monotonic() + self.probe_interval
-        self._publish()
+            session = rec.stop(note, self.audit, end_reason)
+        except Exception as error:  # noqa: BLE001 - the daemon keeps running; closing is retried
+            fault = self.closer.not_closed(rec.session_id, rec.write_failure, error)
         if session is not None:
-            self.audit.append(ACTOR, "recording.stop", session_id=session.id, source=origin)
+            if rec.write_failure:
+                fault = self.closer.write_fault(session, rec.write_failure)
+            # Before the state changes: whoever sees "idle" finds the audit entry there.
+            self.closer.audit_stop(session, origin)
             log.info("session %s: %s, %s, %d bookmark(s), %d frame(s) dropped", session.id,
                      session.state, hms(session.duration_s), rec.bookmarks,
                      rec.frames.frames_dropped)
+        disk = rec.write_failure is not None or rec.session_id in self.closer.unclosed
+        with self._lock:
+            self._recording, self._last_session_id = None, rec.session_id
+            self._state = RecorderState.ERROR if fault else RecorderState.IDLE
+            self._fault, self._disk_fault = fault, disk and fault is not None
+        self._next_check = time.monotonic() + self.probe_interval
+        self._publish()
         return session
 
     # --- guards -------------------------------------------------------------------------------
@@ -414,29 +444,47 @@ class Recorder:
                     self._set_state(RecorderState.IDLE)
                     log.info("practice key found: ready to record")
                     self._probe_device()
+            elif self._state == RecorderState.ERROR and self._disk_fault:
+                self._await_disk_space()
             elif self._state == RecorderState.ERROR:
                 self._probe_device()
+
+    def _await_disk_space(self) -> None:
+        """After a write failure: close what is still open, then wait for room to record."""
+        if self.closer.unclosed:
+            if self._close_open_sessions() is not None:
+                return  # still cannot: tried again at the next check
+            self._set_state(RecorderState.ERROR, "the session left open is closed now; free "
+                            "space on the data disk to record again", disk=True)
+        if self._free >= self.cfg.recorder.min_free_mb * MB:
+            log.info("the data disk has room again: ready to record")
+            self._set_state(RecorderState.IDLE)
+            self._probe_device()
 
     def _guard_recording(self, rec: Recording) -> None:
         problem = rec.problem()
         elapsed = hms(rec.elapsed_s)
         kind, text = problem or (None, None)
         if kind == "ended":
-            self._finish("source", note=None)
+            self._finish("source", note=None, end_reason="the audio source ended")
         elif kind == "limit":
             log.warning("session %s reached the maximum length", rec.session_id)
             self._finish("guard", note=f"Stopped at the maximum session length "
                          f"({self.cfg.recorder.max_session_minutes} min, "
-                         "recorder.max_session_minutes).")
+                         "recorder.max_session_minutes).",
+                         end_reason="the maximum session length was reached")
+        elif kind == "disk":
+            self._finish("guard", note=None)  # the recording knows why: rec.write_failure
         elif kind is not None:
             log.error("session %s: %s", rec.session_id, text)
-            what = "Microphone lost" if kind == "device" else "Writing failed"
-            self._finish("guard", note=f"{what} after {elapsed}: {text}. The recording up to "
-                         "that point is kept.", fault=text)
+            self._finish("guard", note=f"Microphone lost after {elapsed}: {text}. The recording "
+                         "up to that point is kept.", fault=text,
+                         end_reason="the microphone was lost")
         elif self._free < self.cfg.recorder.stop_free_mb * MB:
             log.error("session %s: stopping, the disk is nearly full", rec.session_id)
             self._finish("guard", note=f"Stopped early after {elapsed}: free space fell below "
-                         f"{self.cfg.recorder.stop_free_mb} MB (recorder.stop_free_mb).")
+                         f"{self.cfg.recorder.stop_free_mb} MB (recorder.stop_free_mb).",
+                         end_reason="the data disk was nearly full")
 
 
 # --- the daemon -------------------------------------------------------------------------------

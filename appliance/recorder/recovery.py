@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -38,6 +38,8 @@ log = logging.getLogger(__name__)
 ACTOR = "recorder"  # the audit log's actor for everything the recorder daemon does
 RECOVERING_SUFFIX = ".recovering"
 PROGRESS_EVERY = 8 * 1024 * 1024  # bytes re-written between watchdog pings
+CRASH_REASON = "the recorder stopped unexpectedly (crash or power loss)"
+LEFT_OPEN_REASON = "it was still marked as recording when the next recording was asked for"
 
 
 def hms(seconds: float) -> str:
@@ -178,8 +180,7 @@ class Recovered:
     completed: bool  # True: the file is now a complete age stream
 
 
-def _interruption_text(seconds: float, completed: bool, reason: str | None) -> str:
-    cause = reason or "the recorder stopped unexpectedly (crash or power loss)"
+def _interruption_text(seconds: float, completed: bool, cause: str) -> str:
     if seconds <= 0:
         return f"Recording interrupted: {cause}; no audio had reached the disk."
     if completed:
@@ -190,11 +191,19 @@ def _interruption_text(seconds: float, completed: bool, reason: str | None) -> s
 
 def recover_session(storage: Storage, session: Session, recipient: age.X25519Recipient | None,
                     rescue: RescueKeys, audit: AuditLog, *, reason: str | None = None,
-                    progress: Callable[[], None] | None = None) -> Recovered:
-    """Close a session that was cut off: complete its stream if possible, mark it interrupted."""
+                    progress: Callable[[], None] | None = None,
+                    complete: bool = True) -> Recovered:
+    """Close a session that was cut off: complete its stream if possible, mark it interrupted.
+
+    ``reason`` becomes the session's ``end_reason`` (default: the one it already
+    has, else a crash). ``complete=False`` leaves the stream as it is for the
+    salvage reader and keeps the rescue key for a later attempt: used when the
+    disk is full, where a re-written copy would take the last free blocks.
+    """
     fmt = AudioFormat(session.sample_rate, session.channels)
     path = session.audio_path
-    identity = rescue.load(session.id)
+    cause = reason or session.end_reason or CRASH_REASON
+    identity = rescue.load(session.id) if complete else None
     payload, completed = None, False
     if identity is not None and recipient is not None and path is not None and path.exists():
         try:
@@ -208,7 +217,7 @@ def recover_session(storage: Storage, session: Session, recipient: age.X25519Rec
     storage.transition(
         session.id, State.INTERRUPTED,
         ended_at=_mtime(path) or storage.now(), duration_s=seconds, recovered_s=seconds,
-        error=_interruption_text(seconds, completed, reason),
+        error=_interruption_text(seconds, completed, cause), end_reason=cause,
     )
     if completed:
         rescue.discard(session.id)
@@ -233,6 +242,23 @@ def _sessions_to_recover(storage: Storage, rescue: RescueKeys) -> list[Session]:
         else:
             rescue.discard(session_id)
     return [todo[k] for k in sorted(todo)]
+
+
+def close_open_sessions(storage: Storage, recipient: age.X25519Recipient | None,
+                        rescue: RescueKeys, audit: AuditLog,
+                        reasons: Mapping[int, str] | None = None) -> list[Recovered]:
+    """While nothing is being recorded: close every session still marked ``recording``.
+
+    Two sessions are never recording at once, so the recorder calls this before
+    it starts one. ``reasons`` holds why the recorder itself could not close a
+    session (a full disk); such a stream is left for the salvage reader. Any
+    other session was left open by something else and is completed like a crash.
+    """
+    reasons = reasons or {}
+    return [recover_session(storage, session, recipient, rescue, audit,
+                            reason=reasons.get(session.id, LEFT_OPEN_REASON),
+                            complete=session.id not in reasons)
+            for session in storage.list_sessions(states=(State.RECORDING,))]
 
 
 def recover_sessions(storage: Storage, keys: KeyStore, rescue: RescueKeys, audit: AuditLog,

@@ -12,6 +12,12 @@ unencrypted reaches the disk.
 The recording does not decide when to stop: :meth:`Recording.problem` reports
 what went wrong (disk, device, length limit, source ended) and the
 :class:`appliance.recorder.daemon.Recorder` that owns it acts on that.
+
+Whatever fails while writing (a chunk, the final chunk, the fsync, the close:
+a full disk most often) ends the session the same way: the stream is left with
+every completed chunk, the session becomes ``interrupted`` with the reason, and
+the disk's reserve (:mod:`appliance.recorder.reserve`) is given up first so the
+database can record it.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from appliance.errors import HoldnoteError, StorageError
 from appliance.fsutil import fsync_dir
 from appliance.recorder.capture import AudioSource, Capture, FrameQueue, StreamPump, wav_header
 from appliance.recorder.recovery import RescueKeys, recover_session
+from appliance.recorder.reserve import DiskReserve, write_failure_reason
 from appliance.store.db import Session, State, Storage
 
 
@@ -45,13 +52,17 @@ class Recording:
 
     def __init__(self, storage: Storage, recipient: age.X25519Recipient, source: AudioSource,
                  *, queue_seconds: float, max_seconds: float, rescue: RescueKeys,
-                 wake: Callable[[], None]):
+                 wake: Callable[[], None], reserve: DiskReserve | None = None,
+                 owner_id: int | None = None):
         self.storage = storage
+        self.owner_id = owner_id  # the room's clinician (None: unassigned until claimed)
         self.recipient = recipient
         self.source = source
         self.format = source.format
         self.rescue = rescue
         self.wake = wake
+        self.reserve = reserve
+        self.write_failure: str | None = None  # why writing failed, once it has
         self.frames = FrameQueue(source.format, queue_seconds, wake,
                                  max_frames=int(max_seconds * source.format.sample_rate))
         self.session: Session | None = None
@@ -77,8 +88,8 @@ class Recording:
         # queue while the session row and the file are being created.
         self.capture = self.source.open(self.frames)
         try:
-            session = self.session = self.storage.create_session(self.format.channels,
-                                                                 self.format.sample_rate)
+            session = self.session = self.storage.create_session(
+                self.format.channels, self.format.sample_rate, owner_id=self.owner_id)
             stream = self._open_stream(session)
         except BaseException:
             self._abandon()
@@ -147,34 +158,47 @@ class Recording:
         self.bookmarks = len(self.storage.add_bookmark(self.session_id, offset).bookmarks)
         return offset
 
-    def stop(self, note: str | None, audit: AuditLog) -> Session:
+    def stop(self, note: str | None, audit: AuditLog, end_reason: str | None = None) -> Session:
         """Finish the stream (final chunk, fsync) and mark the session recorded.
 
-        If writing had failed, the stream is completed from the rescue key
-        where possible and the session is marked interrupted instead.
+        ``note`` goes to the session's ``error`` text, ``end_reason`` says why
+        it stopped when it was not a person. If writing failed, now or before,
+        the session ends ``interrupted`` with what reached the disk instead:
+        see :meth:`_stop_broken`.
         """
         live = self._live()
         live.capture.close()
         self.frames.close()
         live.pump.join(timeout=60)
-        fmt = self.format
         if live.pump.error is not None or live.pump.is_alive():
-            return self._stop_broken(live, audit)
-        live.stream.close()
-        live.file.close()
-        duration = live.pump.frames_written / fmt.sample_rate
+            return self._stop_broken(live, audit, live.pump.error)
+        try:
+            live.stream.close()  # the final chunk: a full disk refuses it here
+            live.file.close()
+        except OSError as error:
+            return self._stop_broken(live, audit, error)
+        duration = live.pump.frames_written / self.format.sample_rate
         session = self.storage.transition(
-            live.session.id, State.RECORDED,
-            ended_at=self.storage.now(), duration_s=round(duration, 2), error=note,
+            live.session.id, State.RECORDED, ended_at=self.storage.now(),
+            duration_s=round(duration, 2), error=note, end_reason=end_reason,
         )
         self.rescue.discard(live.session.id)
         return session
 
-    def _stop_broken(self, live: _Live, audit: AuditLog) -> Session:
+    def _stop_broken(self, live: _Live, audit: AuditLog, error: BaseException | None) -> Session:
+        """End a session whose writing failed, keeping every chunk that reached the disk.
+
+        The stream is not re-written now (the disk may be full): its completed
+        chunks stay readable by the salvage reader, and the rescue key is kept
+        so the next start-up can complete it.
+        """
+        reason = self.write_failure = write_failure_reason(error)
         with contextlib.suppress(Exception):
             live.stream.abort()
         with contextlib.suppress(OSError):
             live.file.close()
+        if self.reserve is not None:
+            self.reserve.release()  # room for the state change and the audit entry
         recover_session(self.storage, self.storage.get_session(live.session.id), self.recipient,
-                        self.rescue, audit, reason=f"writing failed ({live.pump.error})")
+                        self.rescue, audit, reason=reason, complete=False)
         return self.storage.get_session(live.session.id)

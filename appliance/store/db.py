@@ -36,160 +36,11 @@ from appliance.fsutil import fsync_dir
 from appliance.store.lifecycle import PENDING_STATES as PENDING_STATES  # re-exported: callers import it here
 from appliance.store.lifecycle import TRANSITIONS as TRANSITIONS
 from appliance.store.lifecycle import State, illegal, sources
+from appliance.store.schema import MIGRATIONS as MIGRATIONS  # re-exported: callers import it here
 
 DB_NAME = "holdnote.db"
 RECORDINGS = "recordings"
 
-
-# Each entry moves the schema from version i to i+1. Never edit a released
-# entry: append a new one, so an upgraded device migrates in place.
-MIGRATIONS: tuple[str, ...] = (
-    """
-    CREATE TABLE sessions (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        started_at TEXT NOT NULL,
-        ended_at TEXT,
-        duration_s REAL NOT NULL DEFAULT 0,
-        state TEXT NOT NULL,
-        audio_path TEXT,
-        channels INTEGER NOT NULL DEFAULT 1,
-        sample_rate INTEGER NOT NULL DEFAULT 16000,
-        bookmarks TEXT NOT NULL DEFAULT '[]',
-        error TEXT,
-        progress REAL NOT NULL DEFAULT 0,
-        waiting_reason TEXT,
-        recovered_s REAL,
-        consent INTEGER NOT NULL DEFAULT 0,
-        label_enc BLOB,
-        flags_enc BLOB,
-        audio_deleted_at TEXT,
-        transcribed_at TEXT
-    );
-    CREATE INDEX sessions_started ON sessions(started_at);
-    CREATE INDEX sessions_state ON sessions(state);
-    CREATE TABLE transcripts (
-        session_id INTEGER PRIMARY KEY REFERENCES sessions(id) ON DELETE CASCADE,
-        result_enc BLOB NOT NULL,
-        created_at TEXT NOT NULL
-    );
-    CREATE TABLE notes (
-        session_id INTEGER PRIMARY KEY REFERENCES sessions(id) ON DELETE CASCADE,
-        note_enc BLOB NOT NULL,
-        updated_at TEXT NOT NULL,
-        updated_by TEXT,
-        signed_at TEXT,
-        signed_by TEXT
-    );
-    CREATE TABLE addenda (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        session_id INTEGER NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
-        text_enc BLOB NOT NULL,
-        created_at TEXT NOT NULL,
-        author TEXT NOT NULL
-    );
-    CREATE TABLE checkpoints (
-        session_id INTEGER PRIMARY KEY REFERENCES sessions(id) ON DELETE CASCADE,
-        offset_s REAL NOT NULL,
-        partial_enc BLOB NOT NULL,
-        updated_at TEXT NOT NULL
-    );
-    CREATE TABLE users (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        username TEXT NOT NULL UNIQUE,
-        password_hash TEXT NOT NULL,
-        created_at TEXT NOT NULL,
-        failed_logins INTEGER NOT NULL DEFAULT 0,
-        locked_until TEXT,
-        last_login TEXT
-    );
-    CREATE TABLE key_slots (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        user_id INTEGER UNIQUE REFERENCES users(id) ON DELETE CASCADE,
-        kind TEXT NOT NULL CHECK (kind IN ('passphrase', 'recovery')),
-        slot_enc BLOB NOT NULL,
-        created_at TEXT NOT NULL
-    );
-    CREATE TABLE voice_profiles (
-        name TEXT PRIMARY KEY,
-        profile_enc BLOB NOT NULL,
-        created_at TEXT NOT NULL
-    );
-    CREATE TABLE audit (
-        seq INTEGER PRIMARY KEY,
-        ts TEXT NOT NULL,
-        actor TEXT NOT NULL,
-        action TEXT NOT NULL,
-        session_id INTEGER,
-        source TEXT,
-        detail TEXT,
-        prev_hash TEXT NOT NULL,
-        hash TEXT NOT NULL
-    );
-    CREATE TABLE settings (
-        key TEXT PRIMARY KEY,
-        value TEXT NOT NULL
-    );
-    """,
-    # 2: web logins (server side, so logging out or removing a user ends them
-    # in every gunicorn worker) and failed-login counters per account and per
-    # client address, shared by all workers.
-    """
-    CREATE TABLE web_logins (
-        token_hash TEXT PRIMARY KEY,
-        user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
-        username TEXT NOT NULL,
-        created_at TEXT NOT NULL,
-        last_seen TEXT NOT NULL,
-        source TEXT
-    );
-    CREATE TABLE login_failures (
-        scope TEXT NOT NULL CHECK (scope IN ('user', 'address')),
-        key TEXT NOT NULL,
-        failures INTEGER NOT NULL DEFAULT 0,
-        last_failure TEXT,
-        locked_until TEXT,
-        PRIMARY KEY (scope, key)
-    );
-    """,
-    # 3: one failed-login counter. The unlock delay counted in
-    # users.failed_logins now counts in login_failures with the web login, so
-    # the column goes (its counts carried over); users.locked_until was never
-    # used. DROP COLUMN needs SQLite 3.35 (bookworm has 3.40).
-    """
-    INSERT INTO login_failures(scope, key, failures, last_failure)
-        SELECT 'user', lower(trim(username)), failed_logins,
-               strftime('%Y-%m-%dT%H:%M:%S+00:00', 'now')
-        FROM users WHERE failed_logins > 0
-        ON CONFLICT(scope, key) DO UPDATE SET failures = max(failures, excluded.failures);
-    ALTER TABLE users DROP COLUMN failed_logins;
-    ALTER TABLE users DROP COLUMN locked_until;
-    """,
-    # 4: roles and ownership, damage and why a recording ended. The first
-    # account (the one that set the device up) becomes the admin; on a device
-    # with one account its sessions become that clinician's, on a shared one
-    # they stay unassigned until a clinician claims them. unreadable_s counts
-    # the seconds of audio the salvage reader had to skip (never deleted
-    # automatically while > 0); end_reason says why a recording stopped when
-    # it was not the button (disk full, crash recovered).
-    """
-    ALTER TABLE users ADD COLUMN role TEXT NOT NULL DEFAULT 'clinician'
-        CHECK (role IN ('admin', 'clinician'));
-    UPDATE users SET role = 'admin' WHERE id = (SELECT min(id) FROM users);
-    ALTER TABLE sessions ADD COLUMN owner_id INTEGER REFERENCES users(id) ON DELETE SET NULL;
-    UPDATE sessions SET owner_id = (SELECT min(id) FROM users)
-        WHERE (SELECT count(*) FROM users) = 1;
-    CREATE INDEX sessions_owner ON sessions(owner_id);
-    ALTER TABLE sessions ADD COLUMN unreadable_s REAL NOT NULL DEFAULT 0;
-    ALTER TABLE sessions ADD COLUMN end_reason TEXT;
-    CREATE TABLE session_shares (
-        session_id INTEGER NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
-        user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
-        created_at TEXT NOT NULL,
-        created_by TEXT NOT NULL,
-        PRIMARY KEY (session_id, user_id)
-    );
-    """,
-)
 
 _SESSION_COLUMNS = {
     "ended_at", "duration_s", "audio_path", "channels", "sample_rate",
@@ -256,6 +107,41 @@ LEFT JOIN notes n ON n.session_id = s.id
 LEFT JOIN (SELECT session_id, COUNT(*) || ':' || MAX(id) AS v
              FROM addenda GROUP BY session_id) a ON a.session_id = s.id
 """
+
+
+@dataclass(frozen=True)
+class RecordFacts:
+    """The clinical record of a session, as deleting it or retention must weigh it."""
+
+    has_note: bool
+    signed_at: datetime | None
+    signed_by: str | None
+    addenda: int
+    has_transcript: bool
+
+    @property
+    def signed(self) -> bool:
+        """True once the note was signed: a clinical record, kept unless deleted on purpose."""
+        return self.signed_at is not None
+
+
+def hand_over_sessions(conn: sqlite3.Connection, from_id: int, to_id: int) -> int:
+    """Move every session of one account to another (inside the caller's transaction).
+
+    Removing an account calls this first, so its sessions never fall back to
+    "unassigned", where any colleague could claim them. How many moved.
+    """
+    conn.execute("DELETE FROM session_shares WHERE user_id = ? AND session_id IN "
+                 "(SELECT id FROM sessions WHERE owner_id = ?)", (to_id, from_id))
+    cursor = conn.execute("UPDATE sessions SET owner_id = ? WHERE owner_id = ?",
+                          (to_id, from_id))
+    return cursor.rowcount
+
+
+def read_setting(conn: sqlite3.Connection, key: str) -> str | None:
+    """A setting read inside the caller's transaction (``None`` if absent)."""
+    row = conn.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
+    return row["value"] if row else None
 
 
 def put_setting(conn: sqlite3.Connection, key: str, value: str) -> None:
@@ -356,11 +242,41 @@ def _session_from_row(row: sqlite3.Row) -> Session:
     )
 
 
+@dataclass(frozen=True)
+class Viewer:
+    """The person a session query is for: their account id and whether they are an admin.
+
+    Queries that take a viewer return only what that person may see (see
+    :mod:`appliance.access.roles` for the rules); ``None`` means the device itself
+    (the overnight job, the CLI), which sees everything.
+    """
+
+    user_id: int
+    username: str
+    admin: bool = False
+
+
+# Sessions a person may read: their own and those shared with them.
+_READABLE = ("(owner_id = ? OR id IN "
+             "(SELECT session_id FROM session_shares WHERE user_id = ?))")
+# Sessions a person sees in the list: readable ones and unassigned ones (to claim).
+_LISTED = ("(owner_id = ? OR owner_id IS NULL OR id IN "
+           "(SELECT session_id FROM session_shares WHERE user_id = ?))")
+
+
 def session_filter(states: tuple[str, ...] | None = None, since: datetime | None = None,
-                   until: datetime | None = None) -> tuple[str, list]:
-    """The ``WHERE`` clause (or "") and its arguments for the session list filters."""
+                   until: datetime | None = None,
+                   viewer: Viewer | None = None) -> tuple[str, list]:
+    """The ``WHERE`` clause (or "") and its arguments for the session list filters.
+
+    A ``viewer`` who is not an admin sees their own, shared and unassigned sessions;
+    an admin sees every session listed (their content stays behind the same rule).
+    """
     where: list[str] = []
     args: list[object] = []
+    if viewer is not None and not viewer.admin:
+        where.append(_LISTED)
+        args += [viewer.user_id, viewer.user_id]
     if states:
         where.append(f"state IN ({','.join('?' * len(states))})")
         args += [str(s) for s in states]
@@ -521,13 +437,25 @@ class Storage:
 
     # --- sessions ----------------------------------------------------------
 
-    def create_session(self, channels: int = 1, sample_rate: int = 16000) -> Session:
-        """A new session in state ``recording``, with its audio path assigned."""
+    def create_session(self, channels: int = 1, sample_rate: int = 16000,
+                       owner_id: int | None = None) -> Session:
+        """A new session in state ``recording``, with its audio path assigned.
+
+        ``owner_id`` is the clinician it belongs to (``None``: unassigned until claimed).
+        One microphone, one recording: :class:`InvalidStateError` while another
+        session is still ``recording`` (checked in the same write transaction).
+        """
         with self.connect() as conn:
+            open_row = conn.execute("SELECT id FROM sessions WHERE state = ? LIMIT 1",
+                                    (State.RECORDING,)).fetchone()
+            if open_row is not None:
+                raise InvalidStateError(
+                    f"session {open_row['id']} is still recording; stop it before starting "
+                    "another (the recorder closes a session left open before it starts one)")
             cursor = conn.execute(
-                "INSERT INTO sessions(started_at, state, channels, sample_rate) "
-                "VALUES(?, ?, ?, ?)",
-                (iso(self.now()), State.RECORDING, channels, sample_rate),
+                "INSERT INTO sessions(started_at, state, channels, sample_rate, owner_id) "
+                "VALUES(?, ?, ?, ?, ?)",
+                (iso(self.now()), State.RECORDING, channels, sample_rate, owner_id),
             )
             session_id = cursor.lastrowid
             if session_id is None:  # sqlite3 sets it after every INSERT
@@ -554,9 +482,13 @@ class Storage:
         limit: int | None = None,
         offset: int = 0,
         oldest_first: bool = False,
+        viewer: Viewer | None = None,
     ) -> list[Session]:
-        """Sessions, newest first unless ``oldest_first``, optionally filtered."""
-        clause, args = session_filter(states, since, until)
+        """Sessions, newest first unless ``oldest_first``, optionally filtered.
+
+        With a ``viewer``: only the sessions they may see listed (:func:`session_filter`).
+        """
+        clause, args = session_filter(states, since, until, viewer)
         sql = "SELECT * FROM sessions" + clause  # noqa: S608 - the clause has only placeholders
         sql += " ORDER BY started_at " + ("ASC" if oldest_first else "DESC") + ", id"
         if limit is not None:
@@ -566,9 +498,10 @@ class Storage:
             return [_session_from_row(r) for r in conn.execute(sql, args)]
 
     def count_sessions(self, states: tuple[str, ...] | None = None,
-                       since: datetime | None = None, until: datetime | None = None) -> int:
+                       since: datetime | None = None, until: datetime | None = None,
+                       viewer: Viewer | None = None) -> int:
         """How many sessions match the same filters as :meth:`list_sessions`."""
-        clause, args = session_filter(states, since, until)
+        clause, args = session_filter(states, since, until, viewer)
         with self.read() as conn:
             count_sql = "SELECT COUNT(*) FROM sessions" + clause  # noqa: S608 - placeholders only
             return conn.execute(count_sql, args).fetchone()[0]
@@ -708,6 +641,69 @@ class Storage:
                 "INSERT INTO addenda(session_id, text_enc, created_at, author) VALUES(?, ?, ?, ?)",
                 (session_id, text_enc, iso(self.now()), author))
 
+    # --- owners and shares -------------------------------------------------------
+
+    def readable_ids(self, viewer: Viewer) -> set[int]:
+        """The sessions ``viewer`` may read: their own and those shared with them."""
+        with self.read() as conn:
+            rows = conn.execute("SELECT id FROM sessions WHERE " + _READABLE,  # noqa: S608 - constant
+                                (viewer.user_id, viewer.user_id)).fetchall()
+        return {r["id"] for r in rows}
+
+    def shared_with(self, session_id: int) -> list[int]:
+        """The accounts a session is shared with (read-only), oldest share first."""
+        with self.read() as conn:
+            rows = conn.execute("SELECT user_id FROM session_shares WHERE session_id = ? "
+                                "ORDER BY created_at, user_id", (session_id,)).fetchall()
+        return [r["user_id"] for r in rows]
+
+    def claim(self, session_id: int, user_id: int) -> bool:
+        """Make an unassigned session ``user_id``'s; False if someone owns it already."""
+        with self.connect() as conn:
+            cursor = conn.execute("UPDATE sessions SET owner_id = ? "
+                                  "WHERE id = ? AND owner_id IS NULL", (user_id, session_id))
+        return cursor.rowcount == 1
+
+    def assign(self, session_id: int, user_id: int) -> None:
+        """Give a session to ``user_id`` (a share they had becomes ownership)."""
+        with self.connect() as conn:
+            require_session(conn, session_id)
+            conn.execute("UPDATE sessions SET owner_id = ? WHERE id = ?", (user_id, session_id))
+            conn.execute("DELETE FROM session_shares WHERE session_id = ? AND user_id = ?",
+                         (session_id, user_id))
+
+    def share(self, session_id: int, user_id: int, by: str) -> bool:
+        """Let ``user_id`` read a session; False if it was shared with them already."""
+        with self.connect() as conn:
+            require_session(conn, session_id)
+            cursor = conn.execute(
+                "INSERT INTO session_shares(session_id, user_id, created_at, created_by) "
+                "VALUES(?, ?, ?, ?) ON CONFLICT(session_id, user_id) DO NOTHING",
+                (session_id, user_id, iso(self.now()), by))
+        return cursor.rowcount == 1
+
+    def unshare(self, session_id: int, user_id: int) -> bool:
+        """End a share; False if there was none."""
+        with self.connect() as conn:
+            cursor = conn.execute("DELETE FROM session_shares WHERE session_id = ? "
+                                  "AND user_id = ?", (session_id, user_id))
+        return cursor.rowcount == 1
+
+    def record_facts(self, session_id: int) -> RecordFacts:
+        """What deleting a session would destroy: its signed note, addenda, transcript."""
+        with self.read() as conn:
+            note = conn.execute("SELECT signed_at, signed_by FROM notes WHERE session_id = ?",
+                                (session_id,)).fetchone()
+            addenda = conn.execute("SELECT COUNT(*) FROM addenda WHERE session_id = ?",
+                                   (session_id,)).fetchone()[0]
+            transcript = conn.execute("SELECT 1 FROM transcripts WHERE session_id = ?",
+                                      (session_id,)).fetchone()
+        return RecordFacts(
+            has_note=note is not None,
+            signed_at=_when(note["signed_at"]) if note else None,
+            signed_by=note["signed_by"] if note else None,
+            addenda=addenda, has_transcript=transcript is not None)
+
     # --- search ----------------------------------------------------------------
 
     def search_fingerprints(self) -> list[sqlite3.Row]:
@@ -746,6 +742,14 @@ class Storage:
             session.audio_path.unlink()
             fsync_dir(session.audio_path.parent)
         self.update_session(session_id, audio_deleted_at=self.now())
+
+    def delete_transcript(self, session_id: int) -> bool:
+        """Remove a session's transcript (its note and addenda stay); False if it had none."""
+        with self.connect() as conn:
+            cursor = conn.execute("DELETE FROM transcripts WHERE session_id = ?", (session_id,))
+        if cursor.rowcount:
+            self.checkpoint()
+        return cursor.rowcount == 1
 
     def delete_session(self, session_id: int) -> None:
         """Remove a session's files and every row that belongs to it."""

@@ -8,8 +8,12 @@ while the recorder records, resumes where it stopped. It needs the unlocked
 practice identity to decrypt audio; on a locked device it leaves the sessions
 waiting with a reason the web page shows, and fails nothing. A session that
 cannot be transcribed is marked ``failed`` with a reason a person can act on,
-and its audio is kept. Retention (audio and whole sessions) is applied here
-too. Every automatic action goes to the audit log as actor ``transcriber``.
+and its audio is kept. A recording with damaged chunks is transcribed around
+them (the salvage reader reads them as silence of their true length); the
+unreadable seconds go to ``sessions.unreadable_s``, the journal (a warning) and
+the audit log, and such a session's audio is never deleted automatically.
+Retention (audio and whole sessions) is applied here too. Every automatic
+action goes to the audit log as actor ``transcriber``.
 """
 
 from __future__ import annotations
@@ -47,7 +51,7 @@ from appliance.transcript import TranscriptResult
 from appliance.transcription import asr
 from appliance.transcription.checkpoints import Checkpoints, load_voice
 from appliance.transcription.pipeline import Pipeline, Progress, Settings
-from appliance.transcription.reader import open_audio
+from appliance.transcription.reader import RecordedFormat, open_audio
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +59,7 @@ ACTOR = "transcriber"
 LOCKED_REASON = "Device locked: log in to the web page before the night run; the session waits."
 RECORDING_REASON = "Paused while a session is being recorded; continues afterwards."
 RECORDER_POLL_S = 30.0
+UNREADABLE_KEPT = "part of the recording could not be read: the audio is kept for inspection"
 
 
 # --- the night window ------------------------------------------------------------------------
@@ -240,7 +245,10 @@ class Job:
         pipeline = Pipeline(recognizer, Settings.from_config(self.cfg, voice=voice))
         recipient = self.keys.recipient()
         expected = max(session.duration_s or 0.0, session.recovered_s or 0.0)
-        with open_audio(Path(session.audio_path), [identity]) as reader:
+        # A recording the recorder was cut off from may end in a torn chunk (not damage).
+        cut_off = session.state == State.INTERRUPTED or session.recovered_s is not None
+        recorded = RecordedFormat(session.channels, session.sample_rate, finished=not cut_off)
+        with open_audio(Path(session.audio_path), [identity], recorded) as reader:
             return pipeline.run(
                 reader, progress, bookmarks=session.bookmarks, stop=self.stop,
                 session_date=session.started_at.astimezone(),
@@ -328,13 +336,45 @@ class Job:
         flags_enc = age.encrypt(json.dumps(flags).encode(), [recipient])
         self.storage.transition(
             sid, State.DRAFT, progress=1.0, error=None, waiting_reason=None,
-            transcribed_at=self.now(), flags_enc=flags_enc)
+            transcribed_at=self.now(), flags_enc=flags_enc, unreadable_s=result.unreadable_s)
         self.checkpoints.drop(sid)
         detail = f"{len(result.segments)} segments, {len(result.flags)} flags"
         self.audit.append(ACTOR, "transcribe.done", session_id=sid, detail=detail)
         log.info("session %s: draft ready (%s)", sid, detail)
+        if result.gaps:
+            self._report_unreadable(sid, result)
         if self.cfg.retention.audio == "delete_after_transcription":
-            self._delete_audio(sid, "deleted after transcription")
+            if result.gaps:
+                self.audit.append(ACTOR, "retention.audio_kept", session_id=sid,
+                                  detail=UNREADABLE_KEPT)
+            else:
+                self._delete_audio(sid, "deleted after transcription")
+
+    def _report_unreadable(self, sid: int, result: TranscriptResult) -> None:
+        """A damaged recording: a warning in the journal and an entry in the audit log.
+
+        Only times and lengths, never words: the detail is readable without a key.
+        """
+        places = ", ".join(f"{_clock(gap.start)} ({gap.duration:.1f} s)" for gap in result.gaps)
+        detail = f"{result.unreadable_s:.1f} s unreadable at {places}; audio kept"
+        self.audit.append(ACTOR, "transcribe.unreadable", session_id=sid, detail=detail)
+        log.warning("session %s: %s of the recording could not be read (damaged chunks skipped "
+                    "at %s); the transcript marks them and the audio is kept",
+                    sid, f"{result.unreadable_s:.1f} s", places)
+
+    @staticmethod
+    def _keeps_damaged_audio(session: Session) -> bool:
+        """True (and says why in the journal) for audio retention must not delete.
+
+        A recording with unreadable parts stays until a person has looked at it
+        and deletes it by hand: what is left of it may be all there is.
+        """
+        if not session.unreadable_s or session.audio_deleted_at is not None:
+            return False
+        log.warning("session %s: audio kept although retention would delete it: %.1f s of it "
+                    "could not be read (delete it by hand once checked)",
+                    session.id, session.unreadable_s)
+        return True
 
     # -- retention
 
@@ -345,17 +385,39 @@ class Job:
             cutoff = now - timedelta(days=retention.audio_keep_days)
             for session in self.storage.list_sessions(states=(State.DRAFT, State.SIGNED)):
                 if (session.audio_deleted_at is None and session.transcribed_at
-                        and session.transcribed_at <= cutoff):
+                        and session.transcribed_at <= cutoff
+                        and not self._keeps_damaged_audio(session)):
                     self._delete_audio(session.id, f"kept {retention.audio_keep_days} days")
         if retention.session_keep_days > 0:
             cutoff = now - timedelta(days=retention.session_keep_days)
             for session in self.storage.list_sessions(until=cutoff):
                 if session.state in (State.RECORDING, *PENDING_STATES):
                     continue  # never delete audio that has not been transcribed yet
-                self.storage.delete_session(session.id)
-                self.audit.append(ACTOR, "retention.session_deleted", session_id=session.id,
-                                  detail=f"older than {retention.session_keep_days} days")
-                log.info("session %s deleted (retention)", session.id)
+                if self._keeps_damaged_audio(session):
+                    continue
+                self._expire(session, f"older than {retention.session_keep_days} days")
+
+    def _expire(self, session: Session, why: str) -> None:
+        """A session past ``session_keep_days``: all of it, or all but its signed record.
+
+        A signed note and its addenda are a clinical record that record-keeping
+        rules keep for years; they go only with ``retention.delete_signed_notes``.
+        Otherwise the audio and transcript go and the note stays.
+        """
+        facts = self.storage.record_facts(session.id)
+        signed = facts.signed or session.state == State.SIGNED
+        if signed and not self.cfg.retention.delete_signed_notes:
+            if session.audio_deleted_at is None:
+                self._delete_audio(session.id, why)
+            if self.storage.delete_transcript(session.id):
+                self.audit.append(ACTOR, "retention.transcript_deleted", session_id=session.id,
+                                  detail=f"{why}; the signed note is kept")
+            return
+        self.storage.delete_session(session.id)
+        self.audit.append(ACTOR, "retention.session_deleted", session_id=session.id,
+                          detail=why + ("; signed note included (delete_signed_notes)"
+                                        if signed else ""))
+        log.info("session %s deleted (retention)", session.id)
 
     def _delete_audio(self, sid: int, why: str) -> None:
         self.storage.delete_audio(sid)

@@ -10,7 +10,9 @@ an uninterrupted run, because every window is cut and decoded from the same
 audio either way. At the end the mono embeddings are clustered, each word gets
 its speaker, words become transcript lines, and the notes module adds silences,
 metrics, risk flags, bookmarks and the draft note: a
-:class:`~appliance.transcript.TranscriptResult`.
+:class:`~appliance.transcript.TranscriptResult`. Stretches the reader could not
+read (damaged chunks, read as silence of their true length) become the result's
+``gaps``; no silence is claimed across one.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ import numpy as np
 
 from appliance.errors import AudioFormatError, TranscriptionError
 from appliance.notes import draft, facts, risk
-from appliance.transcript import Bookmark, Segment, Silence, TranscriptResult
+from appliance.transcript import Bookmark, Gap, Segment, Silence, TranscriptResult
 from appliance.transcription import asr, speakers
 from appliance.transcription.reader import RATE, AudioReader
 
@@ -85,6 +87,7 @@ class Progress:
     warnings: list = field(default_factory=list)
     salvaged: bool = False
     language: str | None = None
+    gaps: list = field(default_factory=list)  # [start, end] seconds that could not be read
 
     @property
     def seconds(self) -> float:
@@ -214,6 +217,7 @@ class Pipeline:
         """Say in the result what went wrong reading the audio, if anything."""
         status = reader.status
         progress.warnings += [w[0].upper() + w[1:] + "." for w in status.warnings]
+        progress.gaps = [[round(start, 2), round(end, 2)] for start, end in status.gaps]
         if status.truncated:
             progress.salvaged = True
             reason = status.reason or "the audio ends early"
@@ -230,14 +234,16 @@ class Pipeline:
         segments = _lines(progress.pieces, turns, self._display)
         duration = round(progress.seconds, 2)
         warnings = list(progress.warnings)
+        if progress.gaps:
+            warnings.append(_gaps_warning(progress.gaps))
         if not segments:
             warnings.append("No speech was recognised in this recording.")
-        facts = self._notes(segments, duration, bookmarks,
+        facts = self._notes(segments, duration, bookmarks, progress.gaps,
                             session_date or dt.date.today())  # noqa: DTZ011 - the local date
         return TranscriptResult(
             duration_s=duration, model=self.recognizer.name, language=progress.language,
             segments=tuple(segments), salvaged=progress.salvaged, warnings=tuple(warnings),
-            **facts)
+            gaps=tuple(Gap(start, end) for start, end in progress.gaps), **facts)
 
     def _display(self, label: str) -> str:
         return self.settings.clinician_name if label == speakers.CLINICIAN else label
@@ -251,10 +257,12 @@ class Pipeline:
                             self.settings.speaker_count, self.settings.clinician_voice)
 
     def _notes(self, segments: list[Segment], duration: float, bookmarks: Sequence[float],
-               session_date) -> dict:
+               gaps: list, session_date) -> dict:
         """Silences, metrics, risk flags, bookmarks and the draft note (appliance.notes), by field."""
         settings = self.settings
         silences = facts.find_silences(segments, duration, settings.silence_threshold_s)
+        # Unreadable audio is not known to be silent.
+        silences = [x for x in silences if not any(x.start < e and s < x.end for s, e in gaps)]
         metrics = facts.compute_metrics(segments, duration, silences)
         flags = risk.find_risk_flags(segments) if settings.risk_flags else None
         marks = [dict(mark, text=mark["snippet"]) for mark in
@@ -288,6 +296,14 @@ def _piece_json(piece: asr.Piece, base: float) -> list:
     return [round(piece.start + base, 2), round(piece.end + base, 2),
             [[round(w.start + base, 2), round(w.end + base, 2), w.text, w.probability]
              for w in piece.words]]
+
+
+def _gaps_warning(gaps: list) -> str:
+    total = sum(end - start for start, end in gaps)
+    places = ", ".join(_clock(start) for start, _ in gaps[:5]) + (", …" if len(gaps) > 5 else "")
+    amount = f"{total:.0f} s" if total >= 1 else "under 1 s"
+    return (f"{amount} of the recording could not be read (damaged on the storage; "
+            f"at {places}): the transcript marks each place, and the times after it stay true.")
 
 
 def _clock(seconds: float) -> str:

@@ -1,7 +1,10 @@
 """Reading recordings for transcription: 16 kHz float PCM, forward only, bounded memory.
 
 Three kinds of input end up here: the recorder's age-encrypted WAV streams
-(decrypted chunk by chunk, salvaging a stream that lost its end), plain WAV
+(decrypted chunk by chunk in the salvage mode of
+:class:`appliance.age.SkippingReader`: a chunk that fails to authenticate is
+read as silence of its exact length and reported as a gap, so the audio after
+it keeps its time; a stream that lost its end yields what it has), plain WAV
 files, and anything else FFmpeg (PyAV) can decode, such as FLAC. Each is read
 a block at a time and resampled to 16 kHz, so a two-hour recording never sits
 in memory whole. Stereo is kept (two lavalier microphones carry who spoke);
@@ -10,7 +13,6 @@ more channels are mixed to mono.
 
 from __future__ import annotations
 
-import io
 import logging
 import struct
 from collections.abc import Iterator, Sequence
@@ -23,6 +25,7 @@ import numpy as np
 
 from appliance import age
 from appliance.errors import AudioFormatError, CryptoError, NoIdentityMatchError
+from appliance.transcription.encrypted import RECORDER_HEADER_BYTES, RecordedFormat, SalvageFile
 
 log = logging.getLogger(__name__)
 
@@ -36,11 +39,16 @@ _READ_BYTES = 1 << 16
 
 @dataclass
 class ReadStatus:
-    """What went wrong while reading, for the transcript's warnings."""
+    """What went wrong while reading, for the transcript's warnings.
+
+    ``gaps`` are the unreadable stretches, ``(start, end)`` in seconds of the
+    audio, that were read as silence; complete once the reader reached the end.
+    """
 
     truncated: bool = False
     reason: str | None = None
     warnings: list[str] = field(default_factory=list)
+    gaps: list[tuple[float, float]] = field(default_factory=list)
 
 
 class AudioReader:
@@ -109,13 +117,17 @@ class AudioReader:
 # --- opening -------------------------------------------------------------------------------
 
 
-def open_audio(path: Path, identities: Sequence | None = None) -> AudioReader:
+def open_audio(path: Path, identities: Sequence | None = None,
+               recorded: RecordedFormat | None = None) -> AudioReader:
     """Open a WAV, FLAC (or other FFmpeg-readable) file, or an age-encrypted WAV.
 
     An age file needs ``identities`` (the unlocked practice identity); it is
     read in salvage mode, so a recording cut off by a power failure yields
-    every complete chunk and ``status.truncated``. Raises
-    :class:`AudioFormatError` with a message a person can act on.
+    every complete chunk and ``status.truncated``, and a damaged chunk is
+    silence in ``status.gaps``. If the damaged chunk is the first, which holds
+    the WAV header, ``recorded`` (the session's format) stands in for the
+    header; without it that is an error. Raises :class:`AudioFormatError` with
+    a message a person can act on.
     """
     path = Path(path)
     try:
@@ -130,7 +142,7 @@ def open_audio(path: Path, identities: Sequence | None = None) -> AudioReader:
     if not head:
         raise AudioFormatError(f"{path} is empty (0 bytes): there is no audio to transcribe")
     if head.startswith((AGE_MAGIC, AGE_ARMOR)):
-        return _open_age(path, identities)
+        return _open_age(path, identities, recorded)
     if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
         handle = path.open("rb")
         try:
@@ -142,13 +154,15 @@ def open_audio(path: Path, identities: Sequence | None = None) -> AudioReader:
     return _open_av(path)
 
 
-def _open_age(path: Path, identities: Sequence | None) -> AudioReader:
+def _open_age(path: Path, identities: Sequence | None,
+              recorded: RecordedFormat | None) -> AudioReader:
     if not identities:
         raise AudioFormatError(
             f"{path} is encrypted: unlock the device (log in to the web page or run "
             "'holdnote keys unlock') to transcribe it")
     try:
-        stream = age.StreamReader(path, list(identities), salvage=True)
+        finished = recorded is not None and recorded.finished
+        stream = age.SkippingReader(path, list(identities), finished=finished)
     except NoIdentityMatchError:
         raise AudioFormatError(
             f"{path} is encrypted to a different key than this device's; "
@@ -156,33 +170,29 @@ def _open_age(path: Path, identities: Sequence | None) -> AudioReader:
     except CryptoError as error:
         raise AudioFormatError(f"{path}: the encrypted file is damaged ({error})") from None
     status = ReadStatus()
+    source = SalvageFile(stream, status)
     try:
-        reader = wav_reader(_SalvageFile(stream, status), str(path), status, closer=stream.close)
+        fmt = _age_header(source, path, recorded)
     except AudioFormatError:
         stream.close()
         raise
-    return reader
+    source.audio_starts(fmt.channels, fmt.sample_rate)
+    return _audio_reader(source, fmt, str(path), status, closer=stream.close)
 
 
-class _SalvageFile(io.RawIOBase):
-    """The age stream as a file; records in ``status`` where and why it ended early."""
-
-    def __init__(self, stream: age.StreamReader, status: ReadStatus):
-        super().__init__()
-        self._stream = stream
-        self._status = status
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:
-        n = self._stream.readinto(buffer)
-        if n == 0 and self._stream.truncated and not self._status.truncated:
-            self._status.truncated = True
-            self._status.reason = (
-                "the encrypted recording is damaged after this point" if self._stream.corrupted
-                else "the recording was cut off (power loss or crash) and its end is missing")
-        return n
+def _age_header(source: SalvageFile, path: Path, recorded: RecordedFormat | None) -> WavFormat:
+    """The WAV header, or the session's format standing in for an unreadable one."""
+    if not source.starts_damaged():
+        return parse_wav_header(source, str(path))
+    if recorded is None:
+        raise AudioFormatError(
+            f"{path}: the first 64 KiB of the encrypted recording, which hold its WAV header, "
+            "are damaged; transcribe it as a session ('holdnote transcribe --session ID'), "
+            "whose recorded format stands in for the header")
+    _read_exact(source, RECORDER_HEADER_BYTES)  # zeros where the recorder's header was
+    log.warning("%s: the WAV header is unreadable; reading it as the session's format "
+                "(%d channel(s), %d Hz)", path.name, recorded.channels, recorded.sample_rate)
+    return WavFormat(recorded.channels, recorded.sample_rate, None)
 
 
 # --- WAV -----------------------------------------------------------------------------------
@@ -247,7 +257,11 @@ def _parse_fmt(body: bytes, name: str) -> tuple[int, int]:
 
 def wav_reader(handle: Readable, name: str, status: ReadStatus, closer=None) -> AudioReader:
     """An :class:`AudioReader` over a 16-bit PCM WAV stream (plain or decrypted)."""
-    fmt = parse_wav_header(handle, name)
+    return _audio_reader(handle, parse_wav_header(handle, name), name, status, closer)
+
+
+def _audio_reader(handle: Readable, fmt: WavFormat, name: str, status: ReadStatus,
+                  closer=None) -> AudioReader:
     out_channels = 2 if fmt.channels == 2 else 1
     blocks = _wav_blocks(handle, fmt, status, name)
     if fmt.sample_rate != RATE:
@@ -319,6 +333,10 @@ def _open_av(path: Path) -> AudioReader:
         container.close()
         raise AudioFormatError(f"{path}: the file holds no audio stream")
     stream = container.streams.audio[0]
+    if stream.codec_context is None:  # FFmpeg has no decoder: an unknown WAV format tag, say
+        container.close()
+        raise AudioFormatError(f"{path}: its audio is in a format this device cannot decode; "
+                               "convert it to 16-bit PCM WAV or FLAC")
     channels = 2 if stream.channels == 2 else 1
     status = ReadStatus()
     blocks = _av_blocks(container, stream, channels, status, path)

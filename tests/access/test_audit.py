@@ -78,6 +78,52 @@ def test_truncated_tail_is_reported(filled, storage):
     assert "removed" in verdict.reason
 
 
+def test_a_cut_tail_stays_reported_after_the_next_login(filled, storage):
+    sql(storage, "DELETE FROM audit WHERE seq > 6 - 3")
+    filled.append("dr.rivera", "login.success", source="192.168.1.20")  # an ordinary login
+    verdict = filled.verify()
+    assert not verdict.ok
+    assert "entries 4 to 6 were removed" in verdict.reason
+    # The break is an ordinary chained entry, written before the login's own.
+    recorded = filled.entries(limit=2)
+    assert [e.action for e in recorded] == ["login.success", "audit.break"]
+    for _ in range(5):  # and it is reported for ever after
+        filled.append("dr.rivera", "session.view", session_id=1)
+    assert not filled.verify().ok
+    assert filled.verify().first_bad_seq == recorded[1].seq
+
+
+def test_an_emptied_log_does_not_verify(filled, storage):
+    sql(storage, "DELETE FROM audit")
+    sql(storage, "DELETE FROM settings WHERE key = 'audit_head'")
+    verdict = filled.verify()
+    assert not verdict.ok and "every entry was removed" in verdict.reason
+    filled.append("dr.rivera", "login.success")
+    verdict = filled.verify()
+    assert not verdict.ok and "every entry was removed" in verdict.reason
+
+
+def test_an_emptied_log_beside_accounts_does_not_verify(audit, keystore, recovery_key, storage):
+    """Entries and both settings gone: the accounts setup created still give it away."""
+    assert not audit.verify().ok
+    assert "accounts exist" in audit.verify().reason
+
+
+def test_a_new_device_starts_its_log_without_a_break(audit):
+    audit.append("cli", "keys.init")
+    assert audit.verify().ok
+    assert [e.action for e in audit.entries()] == ["keys.init"]
+
+
+@pytest.mark.parametrize("head", ["garbage", "", "7:" + "0" * 64 + "x", "999999999999999999999:ab"])
+def test_a_garbage_head_gives_one_clear_message(filled, storage, head):
+    sql(storage, "UPDATE settings SET value = ? WHERE key = 'audit_head'", head)
+    verdict = filled.verify()
+    assert not verdict.ok and "audit_head" in verdict.reason and "unreadable" in verdict.reason
+    filled.append("dr.rivera", "login.success")  # appending records it, and does not crash
+    assert [e.action for e in filled.entries(limit=2)] == ["login.success", "audit.break"]
+
+
 def test_appends_continue_the_chain_after_reopen(filled, storage):
     again = AuditLog(type(storage)(storage.data_dir))
     again.append("holdnote", "device.lock")
@@ -93,6 +139,10 @@ def test_cli_verify_exit_codes(filled, storage, cfg, tmp_path):
     ok = subprocess.run(command, capture_output=True, text=True, cwd=REPO, timeout=60)
     assert ok.returncode == 0, ok.stderr
     assert "intact: 6 entries" in ok.stdout
+    sql(storage, "UPDATE settings SET value = 'garbage' WHERE key = 'audit_head'")
+    garbage = subprocess.run(command, capture_output=True, text=True, cwd=REPO, timeout=60)
+    assert garbage.returncode == 1
+    assert "audit_head" in garbage.stderr and "Traceback" not in garbage.stderr
     sql(storage, "UPDATE audit SET detail = 'edited' WHERE seq = 2")
     bad = subprocess.run(command, capture_output=True, text=True, cwd=REPO, timeout=60)
     assert bad.returncode == 1

@@ -35,7 +35,8 @@ def make_config(root: Path, port: int) -> Path:
             .replace('tls_cert = "/var/lib/holdnote/tls/cert.pem"', f'tls_cert = "{data}/cert.pem"')
             .replace('tls_key = "/var/lib/holdnote/tls/key.pem"', f'tls_key = "{data}/key.pem"')
             .replace("port = 8443", f"port = {port}")
-            .replace("min_free_mb = 1024", "min_free_mb = 50"))
+            .replace("min_free_mb = 1024", "min_free_mb = 50")
+            .replace("stop_free_mb = 200", "stop_free_mb = 20"))  # must stay below min_free_mb
     path = root / "holdnote.toml"
     path.write_text(text)
     return path

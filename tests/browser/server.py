@@ -155,7 +155,7 @@ class Server:
                 conn.request("GET", "/healthz")
                 status = conn.getresponse().status
                 conn.close()
-                if status == 200:
+                if status in (200, 503):  # 503: serving, and reporting a problem (no recorder)
                     return
             except (OSError, http.client.HTTPException):
                 pass

@@ -72,10 +72,13 @@ def test_device_page_without_a_recorder(logged_in, device, tls_cert):
     assert page.get_by_test_id("cert-fingerprint").inner_text().strip() == tls_cert.fingerprint
     assert page.get_by_test_id("model").inner_text().strip()
     shot(page, "device-desktop")
-
-    page.get_by_test_id("recorder-start").click()
-    page.wait_for_load_state()
-    assert "did not start" in page.get_by_test_id("flash").inner_text()
+    # Nothing to start while the recorder is down, and the page says why.
+    assert page.get_by_test_id("recorder-start").is_disabled()
+    assert "unavailable" in page.get_by_test_id("start-help").inner_text()
+    checks = page.get_by_test_id("problem").evaluate_all(
+        "items => items.map(item => item.dataset.check)")
+    assert "recorder" in checks
+    assert page.get_by_test_id("no-problems").count() == 0
 
 
 def test_device_page_shows_the_recorder_live_and_controls_it(logged_in, start_recorder):
@@ -85,16 +88,24 @@ def test_device_page_shows_the_recorder_live_and_controls_it(logged_in, start_re
     # The recorder comes up after the page was loaded; the page notices by
     # itself, without a reload.
     recorder = start_recorder()
+    start, stop = page.get_by_test_id("recorder-start"), page.get_by_test_id("recorder-stop")
+    assert start.is_disabled() and stop.is_disabled()
     page.wait_for_function(
         "() => document.querySelector('[data-live=recorder-dot]').classList.contains('rec-idle')",
         timeout=LIVE_UPDATE_MS)
     assert page.get_by_test_id("recorder-error").inner_text().strip() == ""
+    # The buttons followed too: Start is the main button, Stop has nothing to stop.
+    assert start.is_enabled() and "btn-primary" in start.get_attribute("class")
+    assert stop.is_disabled()
 
-    page.get_by_test_id("recorder-start").click()
+    start.click()
     page.wait_for_load_state()
     assert "Recording started" in page.get_by_test_id("flash").inner_text()
     assert page.get_by_test_id("recorder-state").get_attribute("data-state") == "recording"
     assert page.get_by_test_id("recorder-state").inner_text() == "Recording"
+    # While recording, Stop is the main button and Start is off.
+    assert stop.is_enabled() and "btn-primary" in stop.get_attribute("class")
+    assert start.is_disabled() and "btn-primary" not in start.get_attribute("class")
     page.get_by_test_id("recorder-mark").click()
     page.wait_for_load_state()
     assert "marked" in page.get_by_test_id("flash").inner_text()

@@ -89,6 +89,9 @@ def test_idle_page_returns_to_login_by_itself(make_page, device, seeded):
     assert "without activity" in page.get_by_test_id("flash").inner_text()
     assert page.get_by_test_id("transcript").count() == 0
     shot(page, "idle-logged-out-desktop")
+    # The idle logoff is in the audit log, under the clinician it logged off.
+    idle = [e for e in device.audit_entries()[:20] if e.action == "logout.idle"]
+    assert len(idle) == 1 and idle[0].actor != "anonymous"
 
     # The old cookie is worthless now.
     page.goto(f"/sessions/{seeded.long}")

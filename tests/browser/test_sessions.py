@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import sqlite3
+from datetime import datetime, timedelta, timezone
+
 import pytest
 
-from appliance.store.db import State
+from appliance.store.db import State, Storage
 from tests.browser.helpers import PASSPHRASE, USER, XSS, login, shot
+from tests.support import seed
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -177,3 +181,53 @@ def test_delete_needs_the_date_and_removes_everything(logged_in, seeded, device)
     assert not audio.exists()
     response = page.goto(f"/sessions/{session_id}")
     assert response.status == 404
+
+
+def _flip(storage, sql_select: str, sql_update: str, session_id: int) -> None:
+    """XOR one payload byte of a stored ciphertext, as a failing SD card does."""
+    with sqlite3.connect(storage.db_path) as conn:
+        blob = bytearray(conn.execute(sql_select, (session_id,)).fetchone()[0])
+        blob[-20] ^= 0x01
+        conn.execute(sql_update, (bytes(blob), session_id))
+
+
+def test_a_damaged_session_says_what_is_lost_and_everything_else_works(logged_in, device):
+    page = logged_in
+    clock = seed.Clock()
+    storage = Storage(device.storage.data_dir, now=clock)
+    started = (datetime.now(timezone.utc) - timedelta(days=40)).replace(hour=9, minute=0)
+    session_id = seed.add_session(storage, clock, device.keys.recipient(), started_at=started,
+                                  result=seed.transcript_result(3, seed=9), label="Q.R. 2024-090")
+    _flip(storage, "SELECT label_enc FROM sessions WHERE id = ?",
+          "UPDATE sessions SET label_enc = ? WHERE id = ?", session_id)
+    _flip(storage, "SELECT result_enc FROM transcripts WHERE session_id = ?",
+          "UPDATE transcripts SET result_enc = ? WHERE session_id = ?", session_id)
+
+    page.goto("/sessions")
+    damaged = _row(page, session_id).get_by_test_id("label-damaged")
+    assert damaged.is_visible() and damaged.inner_text() == "Cannot be read"
+    assert page.get_by_test_id("session-row").count() > 1, "the other sessions are listed"
+
+    page.goto(f"/sessions/{session_id}")
+    notice = page.get_by_test_id("damage-notice")
+    assert notice.is_visible()
+    assert "transcript cannot be read" in notice.inner_text()
+    assert "draft note can be read" in notice.inner_text()
+    assert page.get_by_test_id("note-form").is_visible()
+    shot(page, "session-damaged-desktop")
+
+    page.goto("/device")
+    assert page.get_by_test_id("damaged-value").count() >= 2
+
+
+def test_dead_ends_lead_back_into_the_site(logged_in, seeded):
+    page = logged_in
+    # The address a failed signature leaves in the bar, opened again later.
+    page.goto(f"/sessions/{seeded.long}/note")
+    assert page.url.endswith(f"/sessions/{seeded.long}#note")
+    assert "only receives a form" in page.get_by_test_id("flash").first.inner_text()
+    response = page.goto("/no/such/page")
+    assert response.status == 404
+    assert page.get_by_test_id("nav-sessions").is_visible()
+    assert "no page at this address" in page.get_by_test_id("error-page").inner_text()
+    shot(page, "error-404-desktop")

@@ -198,7 +198,7 @@ def write_config(tmp_path, sock_path):
 
 def test_holdnote_record_prints_the_reply(server, sock_path, tmp_path, capsys, root_logging):
     config = write_config(tmp_path, sock_path)
-    assert cli.main(["--config", str(config), "record", "status"]) == 0
+    assert cli.main(["--config", str(config), "record", "status", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["state"] == "idle"
     assert cli.main(["--config", str(config), "record", "stop"]) == 1  # ok: false -> exit 1
 

@@ -513,10 +513,11 @@ def test_recovery_of_a_session_with_no_audio(tmp_path, storage, keystore, recove
     rescue = RescueKeys(tmp_path / "run" / "rescue")
     empty = storage.create_session(1, 16000)
     empty.audio_path.write_bytes(b"")
-    missing = storage.create_session(1, 16000)
     stale = storage.recordings_dir / ".000009.wav.age.abc.recovering"
     stale.write_bytes(b"half a re-write")
     results = recover_sessions(storage, keystore, rescue, audit)
+    missing = storage.create_session(1, 16000)  # one recording at a time: after the first
+    results += recover_sessions(storage, keystore, rescue, audit)
     assert [(r.session_id, r.recovered_s) for r in results] == [(empty.id, 0), (missing.id, 0)]
     for session_id in (empty.id, missing.id):
         after = storage.get_session(session_id)
@@ -629,8 +630,8 @@ def test_daemon_talks_to_systemd_and_serves_holdnote_record(tmp_path, processes,
         started = daemon.cli("record", "start")
         assert started.returncode == 0, started.stderr
         assert expect("STATUS=Recording 00:00:0")
-        assert '"state": "recording"' in daemon.cli("record", "status").stdout
-        stopped = daemon.cli("record", "stop")
+        assert '"state": "recording"' in daemon.cli("record", "status", "--json").stdout
+        stopped = daemon.cli("record", "stop", "--json")
         assert stopped.returncode == 0 and '"state": "idle"' in stopped.stdout
         assert expect("STATUS=Idle")
         assert expect("WATCHDOG=1")  # still alive and pinging

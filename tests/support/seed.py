@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
 from appliance import age
-from appliance.access.keys import KeyStore
+from appliance.access.keys import KeyStore, viewer
 from appliance.store.db import State, Storage
 from appliance.transcript import CURRENT_VERSION, TranscriptResult
 
@@ -261,7 +261,7 @@ def init_practice(storage: Storage, runtime_dir, username: str = USER,
     Returns the recovery key. ``work_factor`` is the scrypt cost of the key
     slot; the web app opens it with the configuration's factor, so keep them equal.
     """
-    keys = KeyStore(storage, runtime_dir, work_factor=work_factor, sleep=lambda _s: None)
+    keys = KeyStore(storage, runtime_dir, work_factor=work_factor)
     return keys.init(username, passphrase)
 
 
@@ -293,7 +293,8 @@ def add_session(storage: Storage, clock: Clock, recipient: age.X25519Recipient, 
                 label: str | None = None,
                 consent: bool = False, state: State = State.DRAFT,
                 duration_s: float | None = None, progress: float = 0.0,
-                waiting_reason: str | None = None, error: str | None = None) -> int:
+                waiting_reason: str | None = None, error: str | None = None,
+                owner: str | None = USER) -> int:
     """One session walked through the states the recorder and the overnight job use.
 
     ``state`` is where it stops: RECORDED or INTERRUPTED (waiting, with an
@@ -301,14 +302,16 @@ def add_session(storage: Storage, clock: Clock, recipient: age.X25519Recipient, 
     DRAFT (transcript and draft note stored, audio deleted as the default
     retention does) or FAILED (with ``error``). SIGNED is not seeded: sign
     through the page.
-    ``clock`` must be the clock ``storage`` was built with.
+    ``clock`` must be the clock ``storage`` was built with. The session belongs
+    to the account ``owner`` (``None``: unassigned, for a clinician to claim).
     """
     if state in (State.RECORDING, State.SIGNED):
         raise ValueError(f"add_session cannot seed a {state} session; sign through the page")
     if duration_s is None:
         duration_s = result.duration_s if result else 50 * 60.0
     clock.at = started_at
-    session = storage.create_session()
+    account = viewer(storage, owner) if owner else None
+    session = storage.create_session(owner_id=account.user_id if account else None)
     clock.at = started_at + timedelta(seconds=duration_s)
     ended = State.INTERRUPTED if state == State.INTERRUPTED else State.RECORDED
     storage.transition(session.id, ended, ended_at=clock.at,

@@ -19,6 +19,7 @@ import pytest
 from argon2 import PasswordHasher
 
 from appliance import age
+from appliance.access.keys import viewer
 from appliance.store.db import State
 from appliance.transcript import CURRENT_VERSION, TranscriptResult
 from tests.conftest import PASSPHRASE, USER
@@ -143,9 +144,11 @@ def _dummy_audio(path) -> None:
 
 def seed(svc, clock: FakeClock, *, started: datetime, state: State = State.DRAFT,
          res: TranscriptResult | dict | None = None, label: str | None = None,
-         consent: bool = False,
+         consent: bool = False, owner: str | None = USER,
          duration_s: float = 3000.0, **fields) -> int:
     """A session as the recorder and the overnight job leave it; its id.
+
+    It belongs to the account ``owner`` (``None``: unassigned, to be claimed).
 
     The audio file is a small dummy on disk, so deletion can be checked.
     ``res`` (a :func:`result`) is stored with its draft note and flag summary; a
@@ -153,7 +156,8 @@ def seed(svc, clock: FakeClock, *, started: datetime, state: State = State.DRAFT
     """
     saved = clock.at
     clock.at = started
-    session = svc.storage.create_session()
+    account = viewer(svc.storage, owner) if owner else None
+    session = svc.storage.create_session(owner_id=account.user_id if account else None)
     clock.at = saved
     _dummy_audio(session.audio_path)
     recipient = svc.keys.recipient()

@@ -126,9 +126,17 @@ class System:
         return self.vm.run(*HOLDNOTE, *args, check=check)
 
     def health(self) -> dict:
+        """/healthz's answer, which must report no problem but the host's clock.
+
+        The container shares the host's kernel clock, so whether it counts as
+        synchronised is a fact about the machine running the test, not about
+        the install; everything else must be healthy.
+        """
         page = self.client.get("/healthz")
-        assert page.status == 200, page.text
-        return json.loads(page.text)
+        body = json.loads(page.text)
+        checks = {problem["check"] for problem in body["problems"]}
+        assert page.status == (503 if checks else 200) and checks <= {"clock"}, page.text
+        return body
 
 
 # --- preparing the container ----------------------------------------------------------
@@ -247,7 +255,7 @@ def web_client_when_up(system: System, timeout: float = 90) -> WebClient:
     while True:
         try:
             client = WebClient("127.0.0.1", system.port, system.fingerprint)
-            if client.get("/healthz").status == 200:
+            if client.get("/healthz").status in (200, 503):  # 503: serving, with problems
                 return client
         except OSError:  # gunicorn is not listening yet
             pass
@@ -349,7 +357,7 @@ def test_03_web_page_over_tls_from_the_host(system):
         # The client refuses any certificate but the one install.sh printed.
         system.client = WebClient("127.0.0.1", system.port, system.fingerprint)
         health = system.health()
-        assert (health["status"], health["setup_done"], health["locked"]) == ("ok", False, True)
+        assert (health["setup_done"], health["locked"]) == (False, True)
         assert health["recorder"] == "not_set_up"  # no practice key before setup
         first = system.client.get("/")
         assert first.status == 200 and first.path == "/setup"
@@ -375,13 +383,13 @@ def test_04_setup_with_the_printed_code_then_login(system):
 @on_every_release
 def test_05_record_transcribe_and_read_the_draft(system):
     with system.step("record, transcribe, read"):
-        start = json.loads(system.holdnote("record", "start").stdout)
+        start = json.loads(system.holdnote("record", "start", "--json").stdout)
         assert start["ok"] and start["state"] == "recording", start
         system.session_id = start["session_id"]
         refused = system.install()  # an upgrade never restarts the recorder mid-session
         assert refused.returncode == 1 and "being recorded" in refused.stderr, refused
         time.sleep(12)  # the recorder captures in real time; the clip lasts 11 s
-        stop = json.loads(system.holdnote("record", "stop").stdout)
+        stop = json.loads(system.holdnote("record", "stop", "--json").stdout)
         assert stop["ok"], stop
         system.vm.run("systemctl", "start", "holdnote-transcribe.service", timeout=900)
         page = system.client.get(f"/sessions/{system.session_id}")
@@ -428,10 +436,10 @@ def test_08_reboot_locks_the_device_and_the_recorder_still_records(system):
             time.sleep(1)
         system.client = web_client_when_up(system)
         assert system.health()["locked"] is True
-        start = json.loads(system.holdnote("record", "start").stdout)
+        start = json.loads(system.holdnote("record", "start", "--json").stdout)
         assert start["ok"] and start["state"] == "recording", start
         time.sleep(3)
-        stop = json.loads(system.holdnote("record", "stop").stdout)
+        stop = json.loads(system.holdnote("record", "stop", "--json").stdout)
         assert stop["ok"], stop
         size = system.vm.run("sh", "-c", "du -b /var/lib/holdnote/recordings/* | sort -n | tail -1"
                              ).stdout.split()[0]

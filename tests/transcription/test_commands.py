@@ -207,6 +207,28 @@ def test_bad_files_give_one_clear_error(cfg, recognizer, tmp_path, content, mess
         commands.transcribe_file(cfg, path, recognizer=recognizer)
 
 
+def test_wav_with_an_unknown_format_tag_is_one_clear_error(cfg, tmp_path):
+    fmt = (0x1234).to_bytes(2, "little") + bytes.fromhex("0100803e0000007d00000200 1000")
+    data = bytes(RATE * 2)
+    body = (b"WAVE" + b"fmt " + len(fmt).to_bytes(4, "little") + fmt
+            + b"data" + len(data).to_bytes(4, "little") + data)
+    path = tmp_path / "odd-codec.wav"
+    path.write_bytes(b"RIFF" + len(body).to_bytes(4, "little") + body)
+    with pytest.raises(AudioFormatError, match="cannot decode") as caught:
+        commands.transcribe_file(cfg, path)
+    assert str(path) in str(caught.value) and "16-bit PCM WAV or FLAC" in str(caught.value)
+
+
+def test_a_damaged_identity_file_is_named_not_quoted(cfg, recovery_key, keystore, tmp_path):
+    path = tmp_path / "session.wav.age"
+    path.write_bytes(age.encrypt(recorder_stream(np.zeros(RATE)), [keystore.recipient()]))
+    keystore.identity_path.write_bytes(bytes(range(256)))
+    with pytest.raises(DeviceLockedError, match="damaged") as caught:
+        commands.transcribe_file(cfg, path)
+    assert str(keystore.identity_path) in str(caught.value)
+    assert "\\x" not in repr(str(caught.value))  # the file's bytes are never echoed
+
+
 def test_missing_model_directory_names_the_config_key(tmp_path, testdata):
     cfg = make_config(tmp_path, transcription={"model_dir": str(tmp_path / "models" / "gone")})
     with pytest.raises(ModelNotFoundError, match=r"transcription\.model_dir"):

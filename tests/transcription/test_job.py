@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -24,7 +26,7 @@ import pytest
 from appliance import age
 from appliance.access.audit import AuditLog
 from appliance.access.keys import KeyStore
-from appliance.errors import InvalidStateError
+from appliance.errors import AudioFormatError, InvalidStateError, PayloadError
 from appliance.recorder.control import ControlServer
 from appliance.store.db import State, Storage
 from appliance.transcript import CURRENT_VERSION, TranscriptResult
@@ -34,6 +36,7 @@ from appliance.transcription.job import RECORDING_REASON, night_deadline
 from appliance.transcription.pipeline import Pipeline, Settings
 from tests.conftest import make_config
 from tests.transcription.test_asr import RATE, load, recorder_stream
+from web_ui.views import transcript as transcript_view
 
 pytestmark = pytest.mark.usefixtures("recovery_key")
 
@@ -214,6 +217,146 @@ def test_an_interrupted_recording_is_salvaged_and_says_so(job_cfg, store, keys, 
     assert any("could be read" in w and "cut off" in w for w in result["warnings"])
     assert any("power loss" in w for w in result["warnings"])
     assert "ask not what your country" in " ".join(s["text"] for s in result["segments"]).lower()
+
+
+# --- a damaged recording ---------------------------------------------------------------------
+
+
+def flip_byte(path: Path, plaintext_offset: int) -> None:
+    """XOR one byte of the chunk that holds ``plaintext_offset``, as a bad SD card sector would."""
+    sealed = bytearray(path.read_bytes())
+    payload_start = sealed.index(b"\n--- ") + len("\n--- ") + 43 + 1 + 16  # header, nonce
+    chunk = plaintext_offset // age.CHUNK_SIZE
+    sealed[payload_start + chunk * (age.CHUNK_SIZE + 16) + 1000] ^= 0x01
+    path.write_bytes(bytes(sealed))
+
+
+def chunk_seconds(chunk: int) -> tuple[float, float]:
+    """Where chunk ``chunk`` of a 16 kHz mono recording lies in its audio, in seconds."""
+    from appliance.recorder.capture import WAV_HEADER_BYTES
+
+    per_second = RATE * 2
+    return ((chunk * age.CHUNK_SIZE - WAV_HEADER_BYTES) / per_second,
+            ((chunk + 1) * age.CHUNK_SIZE - WAV_HEADER_BYTES) / per_second)
+
+
+def lines_from(result: dict, after: float) -> list[tuple[float, str]]:
+    """(start, text) of the transcript lines that start at ``after`` or later."""
+    return [(s["start"], s["text"].strip().lower()) for s in result["segments"]
+            if s["start"] >= after]
+
+
+def words(lines: list[tuple[float, str]]) -> str:
+    return " ".join(re.findall(r"[a-z']+", " ".join(text for _, text in lines)))
+
+
+def test_a_flipped_bit_costs_two_seconds_not_the_rest_and_keeps_the_audio(
+        job_cfg, store, keys, clock, recognizer, dialogue, caplog, tmp_path):
+    audio = np.concatenate([dialogue["jfk"], np.zeros(RATE * 2, np.float32), dialogue["jfk"]])
+    intact = add_session(store, keys.recipient(), audio)
+    damaged = add_session(store, keys.recipient(), audio)
+    flip_byte(damaged.audio_path, 3 * age.CHUNK_SIZE)  # the fourth of 12 chunks
+    gap_start, gap_end = chunk_seconds(3)
+
+    with caplog.at_level("WARNING", logger="appliance.transcription.job"):
+        assert commands.run_job(job_cfg, now=clock, recognizer=recognizer) == 0
+
+    done = store.get_session(damaged.id)
+    assert done.state == State.DRAFT
+    result, reference = result_of(store, keys, damaged.id), result_of(store, keys, intact.id)
+    # All of the audio after the gap is transcribed, at the times the intact recording gives.
+    assert result["duration_s"] == reference["duration_s"]
+    # (Whisper's wording and line breaks vary a little from run to run: phrases, not lines.)
+    phrase = "ask what you can do for your country"
+    first_reading_end = len(dialogue["jfk"]) / RATE
+    right_after = [line for line in lines_from(result, gap_end) if line[0] < first_reading_end]
+    assert right_after and phrase in words(right_after)  # the rest of the first reading
+    second_half = lines_from(result, first_reading_end + 1)  # the second reading
+    for spoken in ("and so my fellow americans ask not what your country", phrase):
+        assert spoken in words(second_half)
+    # The second reading starts 2 s after the first ends; had the gap been dropped rather
+    # than kept as silence, its time would show 2 s early.
+    assert second_half[0][0] == pytest.approx(first_reading_end + 2, abs=1.0)
+    assert result["gaps"] == [{"start": round(gap_start, 2), "end": round(gap_end, 2)}]
+    assert done.unreadable_s == pytest.approx(gap_end - gap_start, abs=0.01) and done.unreadable_s > 2
+    assert store.get_session(intact.id).unreadable_s == 0
+    # The session page shows the gap in place.
+    timeline = str(transcript_view.timeline_html(transcript_view.build(
+        TranscriptResult.from_json(result))))
+    assert f"2 s unreadable at 0:0{int(gap_start)}" in timeline
+    # The journal has a warning, the audit log an entry, and the audio stays.
+    warned = [r for r in caplog.records if r.levelname == "WARNING" and "could not be read" in
+              r.getMessage()]
+    assert warned and f"session {damaged.id}" in warned[0].getMessage()
+    assert ("transcriber", "transcribe.unreadable", damaged.id) in actions(store)
+    assert ("transcriber", "retention.audio_kept", damaged.id) in actions(store)
+    assert damaged.audio_path.exists() and done.audio_deleted_at is None
+    assert not intact.audio_path.exists()  # the default retention still applies to the rest
+    unreadable = next(e for e in AuditLog(store).entries() if e.action == "transcribe.unreadable")
+    assert "burden" not in unreadable.detail and "country" not in unreadable.detail
+
+    # Normal reading still refuses the file, ours and the stock tool's.
+    with pytest.raises(PayloadError):
+        age.decrypt(damaged.audio_path.read_bytes(), [keys.identity()])
+    if stock_age := shutil.which("age"):
+        (tmp_path / "key.txt").write_text(f"{keys.identity()}\n")
+        stock = subprocess.run([stock_age, "-d", "-i", str(tmp_path / "key.txt"),
+                                str(damaged.audio_path)], capture_output=True, check=False)
+        assert stock.returncode != 0 and len(stock.stdout) < 4 * age.CHUNK_SIZE
+
+
+def test_a_damaged_first_chunk_loses_its_header_but_not_the_recording(
+        job_cfg, store, keys, clock, recognizer, dialogue):
+    audio = np.concatenate([np.zeros(RATE * 3, np.float32), dialogue["jfk"]])
+    session = add_session(store, keys.recipient(), audio)
+    flip_byte(session.audio_path, 0)  # the chunk holding the WAV header
+    commands.run_job(job_cfg, now=clock, recognizer=recognizer)
+
+    done = store.get_session(session.id)
+    assert done.state == State.DRAFT
+    result = result_of(store, keys, session.id)
+    # The session's format stands in for the header: the gap starts at 0:00 and times hold.
+    assert result["gaps"] == [{"start": 0.0, "end": round(chunk_seconds(0)[1], 2)}]
+    assert result["duration_s"] == pytest.approx(len(audio) / RATE, abs=0.01)
+    assert "ask not what your country" in " ".join(s["text"] for s in result["segments"]).lower()
+    assert done.unreadable_s > 0 and session.audio_path.exists()
+
+
+def test_transcribe_file_explains_a_damaged_header_it_cannot_stand_in_for(
+        keys, dialogue, tmp_path):
+    from appliance.recorder.capture import WAV_HEADER_BYTES
+    from appliance.transcription.reader import RECORDER_HEADER_BYTES, open_audio
+
+    assert RECORDER_HEADER_BYTES == WAV_HEADER_BYTES
+    path = tmp_path / "rec.wav.age"
+    path.write_bytes(age.encrypt(recorder_stream(dialogue["jfk"]), [keys.recipient()]))
+    flip_byte(path, 0)
+    with pytest.raises(AudioFormatError, match="hold its WAV header, are damaged"):
+        open_audio(path, [keys.identity()])
+
+
+def test_retention_never_deletes_the_audio_of_a_damaged_recording(tmp_path, recovery_key,
+                                                                  dialogue):
+    cfg = make_config(tmp_path, retention={"audio": "keep_days", "audio_keep_days": 7,
+                                           "session_keep_days": 30})
+    clock = Clock(local(month=1, day=2, hour=1))
+    storage = Storage(cfg.paths.data_dir, clock)
+    keys = KeyStore(storage, cfg.paths.runtime_dir, work_factor=10)
+    sessions = {}
+    for name, unreadable in (("whole", 0.0), ("damaged", 2.05)):
+        session = add_session(storage, keys.recipient(), dialogue["jfk"])
+        walk(storage, session.id, State.TRANSCRIBING, State.DRAFT, transcribed_at=clock.at,
+             unreadable_s=unreadable)
+        sessions[name] = session
+    clock.at = local(month=1, day=20, hour=1)  # past audio_keep_days
+    commands.run_job(cfg, overnight=True, now=clock, recognizer=never_load)
+    assert not sessions["whole"].audio_path.exists()
+    assert sessions["damaged"].audio_path.exists()
+
+    clock.at = local(month=3, day=4, hour=1)  # past session_keep_days too
+    commands.run_job(cfg, overnight=True, now=clock, recognizer=never_load)
+    assert {s.id for s in storage.list_sessions()} == {sessions["damaged"].id}
+    assert sessions["damaged"].audio_path.exists()
 
 
 def test_a_silent_recording_gives_an_empty_transcript_not_invented_text(job_cfg, store, keys,
@@ -507,7 +650,7 @@ def test_old_sessions_are_deleted_but_never_untranscribed_ones(tmp_path, recover
     storage = Storage(cfg.paths.data_dir, clock)
     keys = KeyStore(storage, cfg.paths.runtime_dir, work_factor=10)
     old_done = add_session(storage, keys.recipient(), dialogue["jfk"])
-    walk(storage, old_done.id, State.TRANSCRIBING, State.DRAFT, State.SIGNED)
+    walk(storage, old_done.id, State.TRANSCRIBING, State.DRAFT)  # signed ones: test_retention
     keys.lock()  # so the waiting session stays waiting, however old it gets
     old_waiting = add_session(storage, keys.recipient(), dialogue["jfk"])
     clock.at = local(month=3, day=4, hour=1)

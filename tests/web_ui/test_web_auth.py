@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import re
+import threading
 
 import pytest
 
+from appliance.access import failures
 from appliance.access.keys import KeyStore
 from appliance.access.setup_code import SetupCodes
 from tests.conftest import PASSPHRASE, USER
@@ -147,28 +149,81 @@ def test_failures_bring_a_growing_wait_without_sleeping(browser, recovery, clock
     assert browser.login().status_code == 302
 
 
-def test_account_is_locked_out_whatever_address_the_attempts_come_from(app, recovery, clock, cfg):
-    for n in range(cfg.security.max_failed_logins):
-        attempt = Browser(app.test_client(), f"10.0.0.{n + 1}").login(passphrase="wrong one!!")
-        assert attempt.status_code in (401, 429)
+def _wrong_until_locked(guesser: Browser, cfg, clock, username: str = USER) -> None:
+    for _ in range(cfg.security.max_failed_logins):
+        assert guesser.login(username, "wrong one!!").status_code == 401
         clock.advance(seconds=40)
-    fresh = Browser(app.test_client(), "10.0.9.9")
-    locked = fresh.login()
-    assert locked.status_code == 429 and "Too many failed logins" in locked.text
+
+
+def test_an_account_guessed_from_new_computers_is_locked_there_not_at_its_owners(
+        app, recovery, clock, cfg, svc):
+    owner = Browser(app.test_client(), "192.168.1.20")
+    assert owner.login().status_code == 302  # the owner's own browser, used before
+    owner.post("/logout", {"csrf_token": owner.token("/sessions")})
+    for n in range(cfg.security.max_failed_logins):
+        Browser(app.test_client(), f"10.0.0.{n + 1}").login(passphrase="wrong one!!")
+        clock.advance(seconds=40)
+    locked = Browser(app.test_client(), "10.0.9.9").login()
+    assert locked.status_code == 429 and locked.headers["Retry-After"]
+    assert "not logged in from before" in locked.text
+    assert "login.lockout" in actions(svc)
+    # The clinician at their own computer is not locked out by the guesser.
+    assert owner.login().status_code == 302
     clock.advance(minutes=cfg.security.lockout_minutes)
-    assert fresh.login().status_code == 302
+    assert Browser(app.test_client(), "10.0.9.9").login().status_code == 302
 
 
-def test_an_address_is_locked_out_whatever_account_it_tries(app, svc, recovery, clock, cfg):
+def test_guessing_one_account_does_not_lock_a_colleague_out_of_that_computer(app, svc, recovery,
+                                                                             clock, cfg):
+    svc.keys.add_user("dr.chen", NEW_PASS, svc.keys.identity())
+    shared = Browser(app.test_client(), "192.168.1.66")
+    _wrong_until_locked(shared, cfg, clock, USER)
+    assert shared.login(USER, "wrong one!!").status_code == 429
+    # Dr. Chen, at the same computer, types the right passphrase and is let in.
+    assert shared.login("dr.chen", NEW_PASS).status_code == 302
+
+
+def test_unknown_names_lock_the_address_but_not_real_accounts(app, svc, recovery, clock, cfg):
     svc.keys.add_user("dr.chen", NEW_PASS, svc.keys.identity())
     guesser = Browser(app.test_client(), "192.168.1.66")
     for n in range(cfg.security.max_failed_logins):
         guesser.login(username=f"guess{n}", passphrase="wrong one!!")
         clock.advance(seconds=40)
-    assert guesser.login("dr.chen", NEW_PASS).status_code == 429
-    assert "login.lockout" in actions(svc)
-    # The clinician at another desk is not affected.
-    assert Browser(app.test_client(), "192.168.1.67").login("dr.chen", NEW_PASS).status_code == 302
+    refused = guesser.login("guess99", "wrong one!!")
+    assert refused.status_code == 429 and "from this computer" in refused.text
+    assert guesser.login("dr.chen", NEW_PASS).status_code == 302
+
+
+def test_concurrent_wrong_logins_get_no_more_checks_than_the_rule_allows(app, svc, recovery):
+    """30 real threads at once: the check and the count are one transaction."""
+    start = threading.Barrier(30)
+    statuses: list[int] = []
+
+    def guess(n: int) -> None:
+        browser = Browser(app.test_client(), f"10.0.1.{n + 1}")
+        token = browser.token("/login")
+        start.wait()
+        statuses.append(browser.post("/login", {
+            "username": USER, "passphrase": f"wrong guess {n}", "csrf_token": token}).status_code)
+
+    threads = [threading.Thread(target=guess, args=(n,)) for n in range(30)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    # The clock stands still: the free failures are checked, everything else waits.
+    assert statuses.count(401) == failures.FREE_FAILURES + 1
+    assert statuses.count(429) == 30 - statuses.count(401)
+
+
+def test_a_one_second_wait_does_not_pass_after_a_third_of_a_second(browser, recovery, clock):
+    clock.advance(seconds=0.7)
+    for _ in range(failures.FREE_FAILURES + 1):
+        assert browser.login(passphrase="wrong passphrase!").status_code == 401
+    clock.advance(seconds=0.3)  # into the next whole second, 0.3 s after the failure
+    assert browser.login().status_code == 429
+    clock.advance(seconds=0.7)
+    assert browser.login().status_code == 302
 
 
 def test_success_clears_the_failure_count(browser, recovery, clock):
@@ -254,10 +309,10 @@ def test_a_device_locked_underneath_a_login_asks_to_log_in_again(user, svc):
     assert user.get("/sessions").status_code == 200
 
 
-def test_session_cookie_is_secure_httponly_samesite_strict(browser, recovery):
+@pytest.mark.parametrize("name", ["__Host-holdnote=", "__Host-holdnote-device="])
+def test_cookies_are_secure_httponly_samesite_strict(browser, recovery, name):
     response = browser.login()
-    cookie = response.headers["Set-Cookie"]
-    assert cookie.startswith("__Host-holdnote=")
+    cookie = next(c for c in response.headers.getlist("Set-Cookie") if c.startswith(name))
     for flag in ("Secure", "HttpOnly", "SameSite=Strict", "Path=/"):
         assert flag in cookie
     assert "Domain" not in cookie
@@ -326,3 +381,70 @@ def test_change_passphrase(user, app, svc):
     assert fresh.login(passphrase=NEW_PASS).status_code == 302
     assert svc.keys.is_unlocked(), "the re-sealed slot opens with the new passphrase"
     assert "user.passphrase" in actions(svc)
+
+
+def _change(user: Browser, current: str):
+    return user.submit("/account/passphrase", {"current": current, "new": NEW_PASS,
+                                               "repeat": NEW_PASS}, page="/account/passphrase")
+
+
+def test_wrong_current_passphrases_get_429_not_a_sleeping_worker(user, svc):
+    for _ in range(failures.FREE_FAILURES + 1):
+        assert _change(user, "not my passphrase").status_code == 403
+    # The next one is refused at once, before the passphrase is tried: even the right one.
+    early = _change(user, PASSPHRASE)
+    assert early.status_code == 429 and early.headers["Retry-After"] == "1"
+    assert "wait 1 second" in early.text
+    assert svc.keys.verify_password(USER, PASSPHRASE), "nothing was changed"
+
+
+def test_the_passphrase_form_and_the_login_share_one_counter(user, app, clock):
+    for _ in range(failures.FREE_FAILURES + 1):
+        _change(user, "not my passphrase")
+    elsewhere = Browser(app.test_client(), "192.168.1.40")
+    # Same browser, same row: logging in again from here must wait as well.
+    user.post("/logout", {"csrf_token": user.token("/sessions")})
+    assert user.login().status_code == 429
+    clock.advance(seconds=1)
+    assert user.login().status_code == 302
+    assert elsewhere.login().status_code == 302
+
+
+def test_concurrent_setups_make_one_account_and_tell_the_others(app, svc):
+    """Four people finish setup at once (real threads, real SQLite): one account, no 500."""
+    code = SetupCodes(svc.storage).issue()
+    start = threading.Barrier(4)
+    responses: dict[str, object] = {}
+
+    def set_up(name: str) -> None:
+        browser = Browser(app.test_client(), "192.168.1.30")
+        token = browser.token("/setup")
+        start.wait()
+        responses[name] = browser.post("/setup", {
+            "csrf_token": token, "code": code, "username": name, "passphrase": PASSPHRASE,
+            "repeat": PASSPHRASE}, follow_redirects=True)
+
+    names = ["dr.a", "dr.b", "dr.c", "dr.d"]
+    threads = [threading.Thread(target=set_up, args=(n,)) for n in names]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    statuses = sorted(r.status_code for r in responses.values())
+    assert statuses == [200, 200, 200, 200]
+    winners = [n for n, r in responses.items() if "recovery-key" in r.text]
+    assert len(winners) == 1
+    assert [u.username for u in svc.keys.users()] == winners
+    for name in set(names) - set(winners):
+        assert "set up a moment ago by someone else" in responses[name].text
+
+
+def test_idle_logoffs_and_expired_logins_are_audited_once(user, app, svc, clock, cfg):
+    copy = Browser(app.test_client())
+    copy.client.set_cookie("__Host-holdnote", user.client.get_cookie("__Host-holdnote").value,
+                           domain="localhost")
+    clock.advance(minutes=cfg.web.idle_minutes)
+    assert user.get("/sessions").status_code == 302
+    assert copy.get("/sessions").status_code == 302
+    idle = [e for e in svc.audit.entries() if e.action == "logout.idle"]
+    assert [(e.actor, e.source) for e in idle] == [(USER, "192.168.1.20")]

@@ -13,7 +13,8 @@ from tests.conftest import make_config
 from tests.support.web_support import (  # noqa: F401 - fixtures
     START, Browser, FakeClock, actions, app, browser, clock, recovery, seed, svc, user)
 from web_ui import create_app
-from web_ui.views import status
+from web_ui.views import device, health, status
+from web_ui.views.damage import current_damage
 
 
 class FakeRecorder:
@@ -86,9 +87,8 @@ def test_live_status_reports_the_recording(user, recorder):
 def test_healthz_needs_no_login_and_holds_no_clinical_data(browser, svc, clock, recovery):
     seed(svc, clock, started=START, state=State.RECORDED, label="SECRET LABEL")
     response = browser.get("/healthz")
-    assert response.status_code == 200
     body = response.get_json()
-    assert body["status"] == "ok" and body["db"] == "ok" and body["setup_done"] is True
+    assert body["db"] == "ok" and body["setup_done"] is True
     assert body["sessions_waiting"] == 1 and body["recorder"] == "unavailable"
     assert body["locked"] is False and body["disk_free_bytes"] > 0
     assert "SECRET" not in json.dumps(body)
@@ -133,3 +133,129 @@ def test_service_probe_never_fails_the_page():
     assert {s.unit for s in states} == set(status.UNITS)
     assert all(s.state for s in states)
 
+
+
+# --- health: /healthz and the Device page tell the truth ----------------------------------
+
+
+@pytest.fixture
+def healthy(monkeypatch, svc):
+    """Every probe outside the app says all is well: clock synchronised, units active, disk."""
+    monkeypatch.setattr(health.CLOCK, "synchronised", lambda: True)
+    monkeypatch.setattr(health.SERVICES, "states", lambda: [
+        status.ServiceState(unit, "active") for unit in status.UNITS])
+    monkeypatch.setattr(svc.storage, "free_bytes", lambda: 50 * 10**9)
+
+
+def _checks(response) -> list[str]:
+    return [p["check"] for p in response.get_json()["problems"]]
+
+
+def test_healthz_answers_503_with_the_reason_while_the_recorder_is_down(user, healthy):
+    response = user.get("/healthz")
+    assert response.status_code == 503
+    body = response.get_json()
+    assert body["status"] == "error" and _checks(response) == ["recorder"]
+    assert "holdnote-recorder" in body["problems"][0]["message"]
+
+
+def test_healthz_is_ok_when_nothing_needs_it(user, healthy, recorder):
+    response = user.get("/healthz")
+    assert response.status_code == 200, response.get_json()
+    body = response.get_json()
+    assert body["status"] == "ok" and body["problems"] == []
+    assert body["recorder"] == "idle" and body["clock_synchronised"] is True
+
+
+def test_healthz_reports_a_recorder_in_error(user, healthy, recorder):
+    recorder.state = "error"
+    response = user.get("/healthz")
+    assert response.status_code == 503 and _checks(response) == ["recorder"]
+
+
+def test_healthz_reports_a_failed_night_job(user, healthy, recorder, monkeypatch):
+    monkeypatch.setattr(health.SERVICES, "states", lambda: [
+        status.ServiceState(unit, "failed" if unit == health.TRANSCRIBE_UNIT else "active")
+        for unit in status.UNITS])
+    response = user.get("/healthz")
+    assert response.status_code == 503 and _checks(response) == ["night_job"]
+    assert "holdnote-transcribe" in response.get_json()["problems"][0]["message"]
+
+
+def test_healthz_reports_sessions_the_night_job_could_not_transcribe(user, healthy, recorder,
+                                                                      svc, clock):
+    seed(svc, clock, started=START, state=State.FAILED, error="Model file missing: reinstall")
+    response = user.get("/healthz")
+    assert response.status_code == 503 and _checks(response) == ["night_job"]
+    assert "1 session could not" in response.get_json()["problems"][0]["message"]
+
+
+def test_healthz_reports_a_nearly_full_disk(user, healthy, recorder, svc, monkeypatch):
+    nearly_full = svc.cfg.recorder.stop_free_mb * 1024 * 1024 + status.bytes_per_hour(svc.cfg)
+    monkeypatch.setattr(svc.storage, "free_bytes", lambda: nearly_full)
+    response = user.get("/healthz")
+    assert response.status_code == 503 and _checks(response) == ["disk"]
+    assert "1.0 h of recording" in response.get_json()["problems"][0]["message"]
+
+
+def test_healthz_reports_an_unsynchronised_clock(user, healthy, recorder, monkeypatch):
+    monkeypatch.setattr(health.CLOCK, "synchronised", lambda: False)
+    response = user.get("/healthz")
+    assert response.status_code == 503 and _checks(response) == ["clock"]
+    assert response.get_json()["clock_synchronised"] is False
+
+
+def test_an_unknown_clock_is_shown_but_not_a_failure(user, healthy, recorder, monkeypatch):
+    monkeypatch.setattr(health.CLOCK, "synchronised", lambda: None)
+    assert user.get("/healthz").status_code == 200
+    assert "Not checked" in user.get("/device").text
+
+
+def test_healthz_reports_a_damaged_stored_value(user, healthy, recorder, svc, clock):
+    sid = seed(svc, clock, started=START, state=State.DRAFT, label="Client A")
+    with svc.storage.connect() as conn:
+        blob = bytearray(conn.execute("SELECT label_enc FROM sessions WHERE id = ?",
+                                      (sid,)).fetchone()[0])
+        blob[-20] ^= 0x01
+        conn.execute("UPDATE sessions SET label_enc = ? WHERE id = ?", (bytes(blob), sid))
+    user.get("/sessions")  # reading the list finds the damage
+    assert current_damage(svc.storage), "the sessions list did not record the damage"
+    response = user.get("/healthz")
+    assert response.status_code == 503 and _checks(response) == ["damaged"]
+    assert "Client A" not in response.get_data(as_text=True)
+
+
+def test_the_device_page_lists_what_healthz_reports(user, healthy, monkeypatch):
+    monkeypatch.setattr(health.CLOCK, "synchronised", lambda: False)
+    page = user.get("/device").text
+    reported = _checks(user.get("/healthz"))
+    assert reported == ["recorder", "clock"]
+    listed = [line.split('data-check="')[1].split('"')[0]
+              for line in page.splitlines() if 'data-testid="problem"' in line]
+    assert listed == reported
+    assert 'data-testid="no-problems"' not in page
+
+
+def _button(page: str, cmd: str) -> str:
+    return page.split(f'data-testid="recorder-{cmd}"')[0].rsplit("<button", 1)[1] + \
+        page.split(f'data-testid="recorder-{cmd}"')[1].split(">", 1)[0]
+
+
+@pytest.mark.parametrize("state,enabled,primary", [
+    ("unavailable", set(), None),
+    ("idle", {"start"}, "start"),
+    ("recording", {"stop", "mark"}, "stop"),
+    ("stopping", set(), None),
+])
+def test_the_recorder_buttons_follow_its_state(user, request, state, enabled, primary):
+    if state != "unavailable":  # "unavailable": no recorder answers the control socket
+        request.getfixturevalue("recorder").state = state
+    page = user.get("/device").text
+    live = user.get("/device/status.json").get_json()["buttons"]
+    for cmd in ("start", "stop", "mark"):
+        button = _button(page, cmd)
+        assert ("disabled" not in button) is (cmd in enabled), (cmd, button)
+        assert ("btn-primary" in button) is (cmd == primary), (cmd, button)
+        assert live[cmd] == {"enabled": cmd in enabled, "primary": cmd == primary}
+    assert ("unavailable until the recorder is running" in page) is (state == "unavailable")
+    assert device.buttons(state) == live

@@ -72,6 +72,16 @@ def test_search_keeps_nothing_on_disk_and_the_query_out_of_the_audit(user, svc, 
     assert entry.action == "search" and WORD not in (entry.detail or "")
 
 
+def test_the_audit_counts_matches_in_plain_english(user, svc, clock):
+    _seed_two(svc, clock)
+    for query, detail in [(WORD, "1 session matched"), ("garden week", "0 sessions matched"),
+                          ("the", "2 sessions matched")]:
+        page = user.get("/search", query_string={"q": query}).text
+        entry = svc.audit.entries(limit=1)[0]
+        assert (entry.action, entry.detail) == ("search", detail), query
+        assert "1 sessions" not in page
+
+
 def test_locking_the_device_empties_the_index(user, svc, clock):
     _seed_two(svc, clock)
     assert _hits(user, WORD)

@@ -9,6 +9,7 @@ from datetime import timedelta
 import pytest
 
 from appliance import age
+from appliance.notes.draft import build_draft_note
 from appliance.store.db import State
 from tests.conftest import USER
 from tests.support.web_support import (  # noqa: F401 - fixtures
@@ -135,6 +136,41 @@ def test_odd_or_partial_results_still_render(user, svc, clock):
     page = user.get(f"/sessions/{session_id}")
     assert page.status_code == 200
     assert "no times here" in page.text and "bad start" in page.text
+
+
+def test_times_and_lengths_read_the_same_everywhere(user, svc, clock):
+    # A 104.6 s session with a bookmark at 18.7 s: every page cuts to the whole second.
+    res = result(LINES[:1], bookmarks=[{"offset": 18.7, "segment_index": None, "text": ""}])
+    note = build_draft_note("SOAP", session_date=START, duration_s=104.6, metrics=res.metrics,
+                            silences=res.silences, flags=res.flags, bookmarks=[18.7],
+                            speakers=["Clinician"])
+    stored = {**res.to_json(), "duration_s": 104.6, "note": note}
+    session_id = seed(svc, clock, started=START, res=stored, duration_s=104.6)
+    page = user.get(f"/sessions/{session_id}").text
+    assert "Bookmark at 0:18" in page and "  - 0:18" in page, "transcript and note agree"
+    assert "0:19" not in page
+    assert "Recorded duration: 1:44." in page and "1 min 44 s" in page
+    assert re.search(r'data-label="Length">1 min 44 s<', user.get("/sessions").text)
+    export = user.get(f"/sessions/{session_id}/export.txt?transcript=1").text
+    assert "(1 min 44 s)" in export and "0:18 (bookmark)" in export
+
+
+def test_a_fresh_draft_says_holdnote_drafted_it_until_someone_saves(user, svc, clock):
+    session_id = _transcribed(svc, clock)
+    page = user.get(f"/sessions/{session_id}").text
+    assert "Drafted by Holdnote from the recording on" in page
+    assert "by holdnote" not in page
+    _save(user, session_id, subjective="Sleeps better.")
+    saved = user.get(f"/sessions/{session_id}").text
+    assert f"by {USER}." in saved and "Drafted by Holdnote" not in saved
+
+
+def test_a_logged_out_visit_returns_to_the_same_address_without_a_stray_question_mark(
+        browser, recovery):
+    plain = browser.get("/device").headers["Location"]
+    assert plain.endswith("/login?next=/device"), plain
+    query = browser.get("/sessions?state=signed").headers["Location"]
+    assert query.endswith("/login?next=/sessions?state%3Dsigned"), query
 
 
 # --- note ---------------------------------------------------------------------------------------

@@ -5,9 +5,14 @@ believe any forwarding header: the app decides on the real peer address.
 """
 
 # Threads let a worker answer the device page's status polling while another
-# request (a login doing key derivation) is busy.
-worker_class = "gthread"
+# request (a login doing key derivation) is busy. gunicorn's gthread, except
+# that the event loop does the TLS handshake with a time limit, so silent
+# connections cannot occupy the threads (see worker.py).
+worker_class = "web_ui.serving.worker.HandshakeWorker"
 threads = 4
+# Open connections per worker, handshaking ones included (each closes within
+# 10 s unless it completes): kept below the service's 1,024 file descriptors.
+worker_connections = 800
 # Unlocking derives a key with scrypt (about a second on a Raspberry Pi 4).
 timeout = 60
 graceful_timeout = 20

@@ -25,6 +25,21 @@
     set("free-gb", (status.free_bytes / 1e9).toFixed(1));
     set("waiting", status.waiting);
     set("lock", status.locked ? "Locked: log in to unlock" : "Unlocked");
+    buttons(status.buttons || {}, recorder.state);
+  }
+
+  /* The server decides which buttons work in each state; the page only follows. */
+  function buttons(states, recorderState) {
+    Object.keys(states).forEach(function (cmd) {
+      var button = document.querySelector('[data-live-button="' + cmd + '"]');
+      if (!button) { return; }
+      button.disabled = !states[cmd].enabled;
+      button.classList.toggle("btn-primary", !!states[cmd].primary);
+      button.classList.toggle("btn-quiet", cmd === "mark" && !states[cmd].primary);
+    });
+    var down = !(states.start && states.start.enabled) &&
+      recorderState !== "recording" && recorderState !== "stopping";
+    set("start-help", down ? "Start recording is unavailable until the recorder is running." : "");
   }
 
   document.addEventListener("DOMContentLoaded", function () {

@@ -1,25 +1,37 @@
-"""Users (add, remove, change passphrase) and the audit log page."""
+"""Users (add, remove, roles, change passphrase) and the audit log page.
+
+Every clinician sees who has an account and changes their own passphrase;
+only an admin adds or removes accounts or changes roles, and at least one
+admin always remains (:mod:`appliance.access.keys` refuses the rest).
+"""
 
 from __future__ import annotations
 
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 
-from appliance.errors import KeysError
+from appliance.access.keys import ADMIN, CLINICIAN, ROLES
+from appliance.errors import KeysError, TooManyAttemptsError
+from web_ui.views import attempts, audit_page
+from web_ui.views.access import require_admin, viewer
 from web_ui.views.auth import audit, passphrase_problem, username_problem
 from web_ui.views.context import services
 
 bp = Blueprint("admin", __name__)
 
-AUDIT_PAGE = 100
-
 
 def _users() -> list[dict]:
-    return [{"username": u.username, "created_at": u.created_at, "last_login": u.last_login}
-            for u in services().keys.users()]
+    return [{"username": u.username, "created_at": u.created_at, "last_login": u.last_login,
+             "role": u.role} for u in services().keys.users()]
 
 
 def _page(error: str | None = None, status: int = 200, form: dict | None = None):
-    return render_template("users.html", users=_users(), error=error, form=form or {}), status
+    return render_template("users.html", users=_users(), error=error, form=form or {},
+                           is_admin=viewer().admin, roles=ROLES), status
+
+
+def _refused(error: KeysError):
+    return _page(str(error)[:1].upper() + str(error)[1:] + ".",
+                 404 if isinstance(error, LookupError) else 409)
 
 
 @bp.route("/users")
@@ -30,7 +42,8 @@ def users():
 
 @bp.route("/users/add", methods=["POST"])
 def add_user():
-    """Give another clinician an account and a key slot (needs the unlocked device)."""
+    """Give another clinician an account and a key slot (an admin, on the unlocked device)."""
+    require_admin()
     svc = services()
     username = request.form.get("username", "").strip()
     passphrase = request.form.get("passphrase", "")
@@ -38,11 +51,12 @@ def add_user():
         passphrase, request.form.get("repeat", ""))
     if problem:
         return _page(problem, 400, {"username": username})
+    role = ADMIN if request.form.get("role") == ADMIN else CLINICIAN
     try:
-        svc.keys.add_user(username, passphrase, svc.keys.identity())
+        svc.keys.add_user(username, passphrase, svc.keys.identity(), role=role)
     except KeysError as error:
         return _page(str(error).capitalize() + ".", 409, {"username": username})
-    audit("user.add", detail=username)
+    audit("user.add", detail=f"{username} ({role})")
     flash(f"{username} can now log in with the passphrase you chose. Ask them to change it.",
           "success")
     return redirect(url_for("admin.users"))
@@ -50,19 +64,36 @@ def add_user():
 
 @bp.route("/users/<username>/remove", methods=["POST"])
 def remove_user(username: str):
-    """Remove an account and its key slot; its logins end at once."""
+    """Remove an account and its key slot (an admin); its sessions go to a colleague."""
+    require_admin()
     svc = services()
     if username == g.user:
         return _page("You cannot remove your own account while logged in with it. "
-                     "Ask a colleague, or log in as another user.", 409)
+                     "Ask another admin.", 409)
+    heir = request.form.get("heir", "").strip() or g.user
     try:
-        svc.keys.remove_user(username)
+        moved = svc.keys.remove_user(username, heir)
     except KeysError as error:
-        return _page(str(error).capitalize() + ".", 404 if isinstance(error, LookupError)
-                     else 409)
+        return _refused(error)
     svc.logins.end_all(username)
-    audit("user.remove", detail=username)
-    flash(f"{username} was removed and can no longer log in.", "success")
+    audit("user.remove", detail=f"{username}; {moved} sessions to {heir}")
+    flash(f"{username} was removed and can no longer log in. "
+          f"Their {moved} session{'' if moved == 1 else 's'} now belong to {heir}.", "success")
+    return redirect(url_for("admin.users"))
+
+
+@bp.route("/users/<username>/role", methods=["POST"])
+def set_role(username: str):
+    """Make an account an admin or a clinician (an admin; one admin always remains)."""
+    require_admin()
+    role = request.form.get("role", "")
+    try:
+        changed = services().keys.set_role(username, role)
+    except KeysError as error:
+        return _refused(error)
+    if changed:
+        audit("user.role", detail=f"{username}: {role}")
+        flash(f"{username} is now {'an admin' if role == ADMIN else 'a clinician'}.", "success")
     return redirect(url_for("admin.users"))
 
 
@@ -76,7 +107,10 @@ def passphrase():
     if problem:
         return render_template("passphrase.html", error=problem), 400
     try:
-        services().keys.change_passphrase(g.user, request.form.get("current", ""), new)
+        services().keys.change_passphrase(g.user, request.form.get("current", ""), new,
+                                          attempts.counter_for(g.user))
+    except TooManyAttemptsError as error:
+        return attempts.refused("passphrase.html", error)
     except KeysError as error:
         audit("user.passphrase_failed")
         return render_template("passphrase.html", error=str(error).capitalize() + "."), 403
@@ -87,10 +121,11 @@ def passphrase():
 
 @bp.route("/audit")
 def audit_log():
-    """The audit log, newest first, with the chain check."""
-    svc = services()
-    verdict = svc.audit.verify()
-    page = max(1, request.args.get("page", 1, type=int) or 1)
-    entries = svc.audit.entries(limit=AUDIT_PAGE * page)[AUDIT_PAGE * (page - 1):]
-    return render_template("audit.html", verdict=verdict, entries=entries, page=page,
-                           more=len(entries) == AUDIT_PAGE)
+    """The audit log: paged, filtered by user, action and date, with the chain check."""
+    return audit_page.page()
+
+
+@bp.route("/audit.csv")
+def audit_export():
+    """The entries the audit page's filters select, as a CSV file."""
+    return audit_page.export()

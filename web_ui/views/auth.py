@@ -26,9 +26,16 @@ from flask import (
 )
 
 from appliance.access.keys import check_passphrase
-from appliance.access.logins import Login
-from appliance.errors import AlreadyInitializedError, DeviceLockedError, KeysError
-from web_ui.views.context import services
+from appliance.access.logins import Ended, Login
+from appliance.errors import (
+    AlreadyInitializedError,
+    DeviceLockedError,
+    KeysError,
+    TooManyAttemptsError,
+    UserExistsError,
+)
+from web_ui.views import attempts
+from web_ui.views.context import here, services
 
 log = logging.getLogger(__name__)
 
@@ -113,13 +120,20 @@ def _load_login():
             _warm_search(svc)
         else:
             session.pop(SESSION_KEY, None)
+            _audit_logoff(state)
             if endpoint not in PUBLIC:
                 flash(state.reason, "info")
     if g.user is None and endpoint not in PUBLIC:
         if endpoint in PASSIVE or request.accept_mimetypes.best == "application/json":
             return jsonify(error="logged out"), 401
-        return redirect(url_for("auth.login", next=request.full_path))
+        return redirect(url_for("auth.login", next=here()))
     return None
+
+
+def _audit_logoff(ended: Ended) -> None:
+    """An idle logoff or an expired login is an event like a logout: audit it."""
+    if ended.username and ended.cause:
+        audit(f"logout.{ended.cause}", actor=ended.username)
 
 
 def _warm_search(svc) -> None:
@@ -142,7 +156,7 @@ def _device_locked(error: DeviceLockedError):
         return jsonify(error="device locked"), 423
     flash("The device is locked (it was restarted or someone locked it). "
           "Log in again to unlock it.", "info")
-    return redirect(url_for("auth.login", next=request.full_path))
+    return redirect(url_for("auth.login", next=here()))
 
 
 def install(app: Flask) -> None:
@@ -164,15 +178,19 @@ def setup():
         return render_template("setup.html", form={})
     svc = services()
     form = {k: request.form.get(k, "") for k in ("code", "username")}
-    refusal = svc.guard.check(None, request.remote_addr)
-    if refusal:
-        return render_template("setup.html", form=form, error=refusal.message), 429
+    try:
+        ticket = svc.guard.begin(attempts.counter_for(None))
+    except TooManyAttemptsError as error:
+        return attempts.refused("setup.html", error, form=form)
     if not svc.codes.check(request.form.get("code", "")):
-        svc.guard.failed(None, request.remote_addr)
+        if svc.codes.setup_done():  # the code was spent by a setup that finished just now
+            svc.guard.forgive(ticket)
+            return _set_up_elsewhere()
         audit("setup.code_rejected")
         return render_template("setup.html", form=form, error=(
             "That setup code is not right or has expired. On the device, run "
             "'sudo -u holdnote holdnote setup-code' for a new one.")), 403
+    svc.guard.forgive(ticket)
     return _create_first_account(form)
 
 
@@ -186,18 +204,24 @@ def _create_first_account(form: dict):
         return render_template("setup.html", form=form, error=problem), 400
     try:
         recovery = svc.keys.init(username, passphrase)
-    except AlreadyInitializedError:
-        flash("This device is already set up. Log in.", "info")
-        return redirect(url_for("auth.login"))
+    except (AlreadyInitializedError, UserExistsError):
+        return _set_up_elsewhere()
     svc.codes.consume()
-    svc.guard.succeeded(None, request.remote_addr)
     current_app.extensions[SETUP_DONE] = True
     start_login(username)
+    attempts.remember(username)
     audit("setup.done", detail=username)
     audit("login.success")
     log.info("setup complete; first account %s created", username)
     # Rendered straight into this response and never stored: shown exactly once.
     return render_template("setup_recovery.html", recovery_key=recovery)
+
+
+def _set_up_elsewhere():
+    """Someone else finished setup a moment earlier (two tabs, two people)."""
+    flash("This device was set up a moment ago by someone else, so your account was "
+          "not created. Log in with the account they made, or ask them to add you.", "info")
+    return redirect(url_for("auth.login"))
 
 
 @bp.route("/setup/confirm", methods=["POST"])
@@ -229,37 +253,36 @@ def login():
     svc = services()
     username = request.form.get("username", "").strip()[:64]
     passphrase = request.form.get("passphrase", "")
-    refusal = svc.guard.check(username, request.remote_addr)
-    if refusal:
-        return render_template("login.html", next=target, username=username,
-                               error=refusal.message), 429, {
-                                   "Retry-After": str(refusal.retry_after_s)}
+    counter = attempts.counter_for(username)
+    try:
+        ticket = svc.guard.begin(counter)
+    except TooManyAttemptsError as error:
+        return attempts.refused("login.html", error, next=target, username=username)
     if not (username and passphrase and svc.keys.verify_password(username, passphrase)):
-        return _failed_login(username, target)
-    svc.guard.succeeded(username, request.remote_addr)
+        return _failed_login(username, target, ticket.locks)
+    svc.guard.forgive(ticket)
     start_login(username)
+    attempts.remember(username)
     audit("login.success")
-    _unlock(username, passphrase)
+    _unlock(username, passphrase, counter)
     _warm_search(svc)
     return redirect(target)
 
 
-def _failed_login(username: str, target: str):
-    svc = services()
-    locked = svc.guard.failed(username, request.remote_addr)
+def _failed_login(username: str, target: str, locks: bool):
     audit("login.failure", detail=username or "(empty)", actor="anonymous")
-    if locked:
+    if locks:
         audit("login.lockout", detail=username or "(empty)", actor="anonymous")
     return render_template("login.html", next=target, username=username,
                            error="That user name and passphrase do not match."), 401
 
 
-def _unlock(username: str, passphrase: str) -> None:
+def _unlock(username: str, passphrase: str, counter) -> None:
     svc = services()
     if svc.keys.is_unlocked():
         return
     try:
-        svc.keys.unlock(username, passphrase)
+        svc.keys.unlock(username, passphrase, counter)
     except KeysError as error:
         log.error("login of %s could not unlock the device: %s", username, error)
         flash(f"Logged in, but the device could not be unlocked: {error}", "warning")

@@ -6,9 +6,10 @@ from flask import Blueprint, flash, jsonify, redirect, render_template, request,
 
 from appliance.store.db import State
 from web_ui.serving import tls
-from web_ui.views import status
+from web_ui.views import health, status
 from web_ui.views.auth import audit, setup_done
 from web_ui.views.context import services
+from web_ui.views.damage import current_damage
 from web_ui.views.formatting import clock, when
 
 bp = Blueprint("device", __name__)
@@ -18,7 +19,21 @@ COMMANDS = {"start": "Recording started.", "stop": "Recording stopped.",
 RECORDER_STATES = {"idle": "Ready to record", "recording": "Recording",
                    "stopping": "Stopping", "error": "Needs attention",
                    "not_set_up": "Waiting for setup", "unavailable": "Not running"}
-_probe = status.ServiceProbe()
+BUTTON_LABELS = {"start": "Start recording", "stop": "Stop", "mark": "Mark moment"}
+
+
+def buttons(state: str) -> dict[str, dict[str, bool]]:
+    """Which recorder buttons work in ``state``, and which one is the main one.
+
+    Start only when the recorder is ready; Stop and Mark only while it records
+    (then Stop is the main button); none while it is down, stopping or not set up.
+    """
+    recording = state == "recording"
+    return {
+        "start": {"enabled": state == "idle", "primary": state == "idle"},
+        "stop": {"enabled": recording, "primary": recording},
+        "mark": {"enabled": recording, "primary": False},
+    }
 
 
 def _live() -> dict:
@@ -29,6 +44,9 @@ def _live() -> dict:
     state = str(recorder.get("state") or "unavailable")
     error = str(recorder.get("error") or "")
     return {
+        "buttons": buttons(state),
+        "problems": [p.to_json() for p in health.problems(svc.cfg, svc.storage, recorder,
+                                                          free)],
         "recorder": {
             "state": state,
             "label": RECORDER_STATES.get(state, state.replace("_", " ").capitalize()),
@@ -53,9 +71,11 @@ def index():
         "device.html", live=_live(), next_run=when(status.next_run(
             svc.cfg.transcription.night_start, now), "%a %Y-%m-%d %H:%M"),
         night_end=svc.cfg.transcription.night_end, model=status.model_name(svc.cfg),
-        services=_probe.states(), failed=status.failed_sessions(svc.storage),
+        services=health.SERVICES.states(), failed=status.failed_sessions(svc.storage),
+        clock_synchronised=health.CLOCK.synchronised(), button_labels=BUTTON_LABELS,
         journal=status.journal_errors(now), cert=tls.describe(svc.cfg.web.tls_cert),
-        version=status.version(), recording_state=State.RECORDING)
+        version=status.version(), recording_state=State.RECORDING,
+        damaged=current_damage(svc.storage))
 
 
 @bp.route("/device/status.json")
@@ -84,22 +104,30 @@ def recorder():
 
 @bp.route("/healthz")
 def healthz():
-    """Machine-readable health for IT: no clinical data, no login, still LAN-only."""
+    """Machine-readable health for IT: no clinical data, no login, still LAN-only.
+
+    503 whenever something needs IT (the ``problems`` say what), so a plain
+    HTTP monitor notices a stopped recorder, not only a stopped web server.
+    """
     svc = services()
     body: dict[str, object] = {"version": status.version(), "db": "ok"}
+    found: list[health.Problem] = []
+    free = svc.storage.free_bytes()
+    recorder = status.recorder_status(svc.cfg, timeout=1.0)
     try:
         body["setup_done"] = setup_done()
         body["sessions_waiting"] = status.waiting_sessions(svc.storage)
+        found = health.problems(svc.cfg, svc.storage, recorder, free)
     except Exception as error:  # noqa: BLE001 - the point is to report it
         body["db"] = f"error: {type(error).__name__}"
-    free = svc.storage.free_bytes()
-    recorder = status.recorder_status(svc.cfg, timeout=1.0)
+        found = [health.Problem("db", f"The database cannot be read ({type(error).__name__}).")]
     body.update({
         "locked": not svc.keys.is_unlocked(),
         "disk_free_bytes": free,
         "disk_free_hours": round(status.free_hours(svc.cfg, free), 1),
         "recorder": str(recorder.get("state") or "unavailable"),
-        "status": "ok" if body["db"] == "ok" else "error",
+        "clock_synchronised": health.CLOCK.synchronised(),
+        "problems": [problem.to_json() for problem in found],
+        "status": "error" if found else "ok",
     })
-    return jsonify(body), 200 if body["db"] == "ok" else 503
-
+    return jsonify(body), 503 if found else 200

@@ -11,8 +11,10 @@ from __future__ import annotations
 from appliance.notes.render import md_escape, note_to_markdown, note_to_text
 from appliance.store.db import Session
 from web_ui.views.formatting import clock, duration, when
-from web_ui.views.records import NoteRecord
+from web_ui.views.records import Addendum, NoteRecord
 from web_ui.views.transcript import TranscriptView
+
+UNREADABLE_ADDENDUM = "(This addendum cannot be read: the stored value is damaged.)"
 
 
 def filename(session: Session, fmt: str) -> str:
@@ -27,6 +29,10 @@ def _facts(session: Session, label: str | None, record: NoteRecord) -> list[tupl
         ("Client", label or "(no label)"),
         ("Consent to record documented", "yes" if session.consent else "no"),
     ]
+
+
+def _text(addendum: Addendum) -> str:
+    return addendum.text if isinstance(addendum.text, str) else UNREADABLE_ADDENDUM
 
 
 def _display_note(record: NoteRecord) -> dict:
@@ -48,7 +54,7 @@ def as_text(session: Session, label: str | None, record: NoteRecord,
     if record.addenda:
         out += ["", "ADDENDA"]
         for addendum in record.addenda:
-            out += ["", f"{when(addendum.created_at)} - {addendum.author}", addendum.text]
+            out += ["", f"{when(addendum.created_at)} - {addendum.author}", _text(addendum)]
     if transcript is not None:
         out += ["", "TRANSCRIPT", "", *_transcript_lines(transcript, "{time} {speaker}: {text}")]
     return "\n".join(out).rstrip() + "\n"
@@ -66,7 +72,7 @@ def as_markdown(session: Session, label: str | None, record: NoteRecord,
         out += ["", "## Addenda"]
         for addendum in record.addenda:
             out += ["", f"**{when(addendum.created_at)}, {md_escape(addendum.author)}**", "",
-                    md_escape(addendum.text)]
+                    md_escape(_text(addendum))]
     if transcript is not None:
         out += ["", "## Transcript", ""]
         out += _transcript_lines(transcript, "- `{time}` **{speaker}:** {text}", md_escape)

@@ -11,6 +11,8 @@ from datetime import date, datetime, time, timedelta
 
 from flask import Flask
 
+from appliance.notes import times
+
 STATE_LABELS = {
     "recording": "Recording",
     "recorded": "Waiting for tonight",
@@ -53,22 +55,18 @@ def when(moment: datetime | str | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
 
 
 def clock(seconds: float | None) -> str:
-    """A position in a recording: 4:05 or 1:02:03."""
-    total = max(0, int(seconds or 0))
-    hours, rest = divmod(total, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+    """A position in a recording: 4:05 or 1:02:03 (the note's rule: :mod:`appliance.notes.times`)."""
+    return times.clock(seconds)
 
 
 def duration(seconds: float | None) -> str:
-    """A length for people: 45 s, 50 min, 1 h 05 min."""
-    total = round(seconds or 0)
-    if total < 60:
-        return f"{total} s"
-    minutes = total // 60
-    if minutes < 60:
-        return f"{minutes} min"
-    return f"{minutes // 60} h {minutes % 60:02d} min"
+    """A length for people: 45 s, 1 min 44 s, 1 h 5 min (the same seconds as :func:`clock`)."""
+    return times.length(seconds)
+
+
+def plural(count: int, singular: str, plural_form: str | None = None) -> str:
+    """1 session, 2 sessions: the count and the noun that agrees with it."""
+    return f"{count} {singular if count == 1 else (plural_form or singular + 's')}"
 
 
 def percent(share: float | None) -> str:
@@ -105,6 +103,6 @@ def parse_day(text: str | None) -> date | None:
 def install(app: Flask) -> None:
     """Register the filters."""
     for name, func in [("when", when), ("clock", clock), ("duration", duration),
-                       ("percent", percent), ("state_label", state_label),
+                       ("percent", percent), ("plural", plural), ("state_label", state_label),
                        ("flag_label", flag_label), ("local_date", local_date)]:
         app.add_template_filter(func, name)

@@ -22,19 +22,22 @@ from appliance.store.db import (
     Session,
     State,
     Storage,
+    Viewer,
     apply_transition,
     iso,
     note_for_update,
     require_session,
     write_note,
 )
-from web_ui.views.plaincache import PlainCache
+from web_ui.views.plaincache import Damaged, PlainCache, Where
 
 # SQLite integers are signed 64-bit; a larger id in a URL is simply not found.
 MAX_ID = 2**63 - 1
 MAX_SECTION_CHARS = 20_000
 MAX_ADDENDUM_CHARS = 20_000
 MAX_LABEL_CHARS = 120
+# The author the overnight job writes on a note it drafted (transcription/job.py).
+SYSTEM_AUTHOR = "holdnote"
 
 
 def encrypt_json(value: Any, recipient: age.X25519Recipient) -> bytes:
@@ -67,22 +70,47 @@ class ListRow:
     """One line of the sessions list, with its label and flags decrypted."""
 
     session: Session
-    label: str | None
-    flags: tuple[dict, ...]
+    label: str | Damaged | None
+    flags: tuple[dict, ...] | Damaged
+    # Listed by date and length only (unassigned, or a colleague's for an admin).
+    listed_only: bool = False
 
     @property
     def flag_total(self) -> int:
         """How many risk-language passages were flagged."""
-        return sum(int(f.get("count", 0) or 0) for f in self.flags)
+        if isinstance(self.flags, Damaged):
+            return 0
+        return sum(int(f.get("count", 0) or 0) for f in self.flags if isinstance(f, dict))
+
+    @property
+    def damaged(self) -> tuple[str, ...]:
+        """The fields of this row that cannot be read ("label", "flags")."""
+        return tuple(value.field for value in (self.label, self.flags)
+                     if isinstance(value, Damaged))
+
+
+def _flags(plain: PlainCache, session: Session,
+           identity: age.X25519Identity) -> tuple[dict, ...] | Damaged:
+    if not session.flags_enc:
+        return ()
+    flags = plain.json(session.flags_enc, identity, Where(session.id, "flags"))
+    return flags if isinstance(flags, Damaged) else tuple(flags)
 
 
 def list_rows(storage: Storage, plain: PlainCache, identity: age.X25519Identity, *,
-              states=None, since=None, until=None, limit=50, offset=0) -> list[ListRow]:
-    """One page of the list; only the rows shown are decrypted."""
+              states=None, since=None, until=None, limit=50, offset=0,
+              viewer: Viewer | None = None) -> list[ListRow]:
+    """One page of the list; only the rows shown are decrypted, a damaged value only marks its row.
+
+    With a ``viewer``, only the sessions they may see are listed, and only those
+    they may read are decrypted (the others are date and length only).
+    """
     sessions = storage.list_sessions(states=states, since=since, until=until,
-                                     limit=limit, offset=offset)
-    return [ListRow(s, plain.text(s.label_enc, identity),
-                    tuple(plain.json(s.flags_enc, identity)) if s.flags_enc else ())
+                                     limit=limit, offset=offset, viewer=viewer)
+    readable = storage.readable_ids(viewer) if viewer is not None else None
+    return [ListRow(s, plain.text(s.label_enc, identity, Where(s.id, "label")),
+                    _flags(plain, s, identity))
+            if readable is None or s.id in readable else ListRow(s, None, (), listed_only=True)
             for s in sessions]
 
 
@@ -91,17 +119,22 @@ def list_rows(storage: Storage, plain: PlainCache, identity: age.X25519Identity,
 
 @dataclass(frozen=True)
 class Addendum:
-    """A dated addition to a signed note."""
+    """A dated addition to a signed note (its text :class:`Damaged` if it cannot be read)."""
 
     id: int
-    text: str
+    text: str | Damaged
     created_at: datetime
     author: str
 
 
 @dataclass(frozen=True)
 class NoteRecord:
-    """The editable note of a session, decrypted, with its signature and addenda."""
+    """The editable note of a session, decrypted, with its signature and addenda.
+
+    ``damaged`` is set when the note's ciphertext cannot be read: ``note`` is
+    then empty and the page offers no editor (saving would replace the
+    clinician's text with nothing).
+    """
 
     note: dict
     version: str
@@ -110,11 +143,17 @@ class NoteRecord:
     signed_at: datetime | None
     signed_by: str | None
     addenda: tuple[Addendum, ...]
+    damaged: Damaged | None = None
 
     @property
     def signed(self) -> bool:
         """True once the note is read-only."""
         return self.signed_at is not None
+
+    @property
+    def drafted_by_holdnote(self) -> bool:
+        """True while the note is the overnight job's draft, untouched by a person."""
+        return self.updated_by == SYSTEM_AUTHOR and not self.signed
 
     @property
     def sections(self) -> list[dict]:
@@ -128,7 +167,7 @@ def load_note(storage: Storage, plain: PlainCache, identity: age.X25519Identity,
     row, addenda = storage.load_note_with_addenda(session_id)
     if row is None:
         return None
-    note = plain.json(row["note_enc"], identity)
+    note = plain.json(row["note_enc"], identity, Where(session_id, "note"))
     return NoteRecord(
         note=note if isinstance(note, dict) else {},
         version=version_of(row["note_enc"]),
@@ -136,9 +175,11 @@ def load_note(storage: Storage, plain: PlainCache, identity: age.X25519Identity,
         updated_by=row["updated_by"],
         signed_at=datetime.fromisoformat(row["signed_at"]) if row["signed_at"] else None,
         signed_by=row["signed_by"],
-        addenda=tuple(Addendum(a["id"], plain.text(a["text_enc"], identity) or "",
+        addenda=tuple(Addendum(a["id"], plain.text(a["text_enc"], identity,
+                                                   Where(session_id, "addendum")) or "",
                                datetime.fromisoformat(a["created_at"]), a["author"])
                       for a in addenda),
+        damaged=note if isinstance(note, Damaged) else None,
     )
 
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from flask import Blueprint, render_template, request
 
+from web_ui.views import access
 from web_ui.views.auth import audit
 from web_ui.views.context import services
+from web_ui.views.formatting import plural
 from web_ui.views.search_index import Hit, parse_query
 
 bp = Blueprint("search", __name__)
@@ -22,7 +24,7 @@ def index():
     hits: list[Hit] = []
     total = 0
     if parse_query(query):
-        hits, total = svc.index.search(query, svc.keys.identity(), limit=SHOWN)
+        hits, total = svc.index.search(query, svc.keys.identity(), access.viewer(), limit=SHOWN)
         # The query itself may be a client's name: it stays out of the audit log.
-        audit("search", detail=f"{total} sessions matched")
+        audit("search", detail=f"{plural(total, 'session')} matched")
     return render_template("search.html", query=query, hits=hits, total=total, shown=SHOWN)

@@ -21,9 +21,9 @@ from typing import Any
 
 from appliance import age
 from appliance.errors import TranscriptFormatError
-from appliance.store.db import Storage
+from appliance.store.db import Storage, Viewer
 from appliance.transcript import TranscriptResult
-from web_ui.views.plaincache import PlainCache
+from web_ui.views.plaincache import Damaged, PlainCache, Where
 
 log = logging.getLogger(__name__)
 
@@ -146,14 +146,23 @@ def parse_query(query: str) -> list[str]:
     return terms[:MAX_TERMS]
 
 
-def transcript_segments(blob: bytes, identity: age.X25519Identity) -> list[dict]:
+def transcript_segments(blob: bytes, identity: age.X25519Identity, plain: PlainCache,
+                        session_id: int) -> list[dict]:
     """The segments with words of an encrypted stored result (none if it cannot be read)."""
+    raw = plain.open(blob, identity, Where(session_id, "transcript"))
+    if isinstance(raw, Damaged):  # reported by the cache; the rest of the session stays searchable
+        return []
     try:
-        result = TranscriptResult.from_bytes(age.decrypt(blob, [identity]))
+        result = TranscriptResult.from_bytes(raw)
     except TranscriptFormatError as error:  # the label and the note stay searchable
         log.warning("a transcript is left out of search: %s", error)
         return []
     return [segment.to_json() for segment in result.segments if segment.text]
+
+
+def _readable(text: str | Damaged | None) -> str | None:
+    """A decrypted text, or ``None`` for none or a damaged one (left out of search)."""
+    return text if isinstance(text, str) else None
 
 
 def note_parts(note: dict) -> list[Part]:
@@ -235,30 +244,38 @@ class SearchIndex:
     def _build(self, row, fingerprint: tuple, identity: age.X25519Identity) -> Doc:
         session_id = row["id"]
         texts = self.storage.session_texts(session_id)
-        label = self.plain.text(texts.label_enc, identity)
+        label = _readable(self.plain.text(texts.label_enc, identity, Where(session_id, "label")))
         parts = [Part("label", "Client", label)] if label else []
         if texts.note_enc is not None:
-            parts += note_parts(self.plain.json(texts.note_enc, identity))
-        parts += [Part("addendum", "Addendum", self.plain.text(a, identity) or "")
-                  for a in texts.addenda_enc]
+            note = self.plain.json(texts.note_enc, identity, Where(session_id, "note"))
+            parts += note_parts(note) if isinstance(note, dict) else []
+        for blob in texts.addenda_enc:
+            text = _readable(self.plain.text(blob, identity, Where(session_id, "addendum")))
+            parts += [Part("addendum", "Addendum", text)] if text else []
         segments = []
         if texts.result_enc is not None:
             # Decrypted directly: a whole transcript would crowd the small-item cache.
-            segments = transcript_segments(texts.result_enc, identity)
+            segments = transcript_segments(texts.result_enc, identity, self.plain, session_id)
         doc = Doc(session_id, datetime.fromisoformat(row["started_at"]), row["state"],
                   fingerprint, label)
         doc.pack(parts, segments)
         return doc
 
-    def search(self, query: str, identity: age.X25519Identity, limit: int = 50) -> tuple[
-            list[Hit], int]:
-        """Sessions containing every term, newest first, and how many matched in all."""
+    def search(self, query: str, identity: age.X25519Identity, viewer: Viewer,
+               limit: int = 50) -> tuple[list[Hit], int]:
+        """Sessions ``viewer`` may read containing every term, newest first, and how many.
+
+        The index holds every session of the device (one per worker); only the
+        viewer's own and shared sessions are matched, counted or quoted.
+        """
         terms = parse_query(query)
         if not terms:
             return [], 0
         self.refresh(identity)
+        readable = self.storage.readable_ids(viewer)
         with self._lock:
-            docs = [d for d in self._docs.values() if all(t in d.folded for t in terms)]
+            docs = [d for d in self._docs.values()
+                    if d.session_id in readable and all(t in d.folded for t in terms)]
         docs.sort(key=lambda d: (d.started_at, d.session_id), reverse=True)
         return [self._hit(d, terms) for d in docs[:limit]], len(docs)
 

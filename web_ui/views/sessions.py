@@ -10,14 +10,15 @@ import logging
 
 from flask import Blueprint, Response, abort, flash, g, redirect, render_template, request, url_for
 
-from appliance import age
-from appliance.errors import InvalidStateError, SessionNotFoundError, TranscriptFormatError
+from appliance.access.roles import Access
+from appliance.errors import InvalidStateError, TranscriptFormatError
 from appliance.store.db import PENDING_STATES, State
 from appliance.transcript import TranscriptResult
-from web_ui.views import export, records, transcript
+from web_ui.views import access, damage, deletion, export, records, transcript
 from web_ui.views.auth import audit
 from web_ui.views.context import services
 from web_ui.views.formatting import STATE_LABELS, day_bounds, local_date, parse_day
+from web_ui.views.plaincache import Damaged, Where
 
 bp = Blueprint("sessions", __name__)
 log = logging.getLogger(__name__)
@@ -28,11 +29,9 @@ STATE_FILTERS = {WAITING: PENDING_STATES,
                  **{s.value: (s,) for s in State}}
 
 
-def _session_or_404(session_id: int):
-    try:
-        return records.get_session(services().storage, session_id)
-    except SessionNotFoundError:
-        abort(404, "There is no such session. It may have been deleted.")
+def _session_or_404(session_id: int, need: Access = Access.READ):
+    """The session if the logged-in clinician may ``need`` it; 404 (or 403 read-only) if not."""
+    return access.session_for(session_id, need)[0]
 
 
 # --- list -------------------------------------------------------------------------
@@ -49,15 +48,17 @@ def index():
     since, until = day_bounds(first, last)
     page = max(1, request.args.get("page", 1, type=int) or 1)
     identity = svc.keys.identity()
-    total = svc.storage.count_sessions(states, since, until)
+    total = svc.storage.count_sessions(states, since, until, viewer=access.viewer())
     pages = max(1, -(-total // PAGE_SIZE))
     page = min(page, pages)
     rows = records.list_rows(svc.storage, svc.plain, identity, states=states, since=since,
-                             until=until, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
+                             until=until, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE,
+                             viewer=access.viewer())
     filters = {"state": state if states else "", "from": first.isoformat() if first else "",
                "to": last.isoformat() if last else ""}
     return render_template("sessions.html", rows=rows, total=total, page=page, pages=pages,
-                           filters=filters, state_labels=STATE_LABELS,
+                           filters=filters, state_labels=STATE_LABELS, owners=access.names(),
+                           is_admin=access.viewer().admin,
                            active={k: v for k, v in filters.items() if v})
 
 
@@ -65,7 +66,10 @@ def index():
 
 
 def _transcript(session_id: int, identity) -> tuple:
-    """The transcript view and its rendered timeline, cached per ciphertext in this worker."""
+    """The transcript view and its rendered timeline, cached per ciphertext in this worker.
+
+    ``(None, "")`` before there is a transcript; ``(Damaged, "")`` when it cannot be decrypted.
+    """
     svc = services()
     blob = svc.storage.load_transcript(session_id)
     if blob is None:
@@ -73,8 +77,11 @@ def _transcript(session_id: int, identity) -> tuple:
 
     def produce():
         # Parsed directly, not through the cache: only the smaller view is kept.
+        plain = svc.plain.open(blob, identity, Where(session_id, "transcript"))
+        if isinstance(plain, Damaged):
+            return plain, ""
         try:
-            result = TranscriptResult.from_bytes(age.decrypt(blob, [identity]))
+            result = TranscriptResult.from_bytes(plain)
         except TranscriptFormatError as error:  # the page still shows the note, and says why
             log.warning("session %s: transcript unreadable: %s", session_id, error)
             return transcript.unreadable(str(error)), ""
@@ -86,16 +93,29 @@ def _transcript(session_id: int, identity) -> tuple:
 
 def _context(session_id: int) -> dict:
     svc = services()
-    session = _session_or_404(session_id)
+    session, level = access.session_for(session_id)
     identity = svc.keys.identity()
     view, timeline = _transcript(session_id, identity)
+    label = svc.plain.text(session.label_enc, identity, Where(session_id, "label"))
+    record = records.load_note(svc.storage, svc.plain, identity, session_id)
+    # The flag summary is only shown in the list; read here so the page can say it is damaged.
+    flags = (svc.plain.json(session.flags_enc, identity, Where(session_id, "flags"))
+             if session.flags_enc else None)
+    addenda = [a.text for a in (record.addenda if record else ())]
+    found = [value for value in (label, flags, view, record and record.damaged, *addenda)
+             if isinstance(value, Damaged)]
     return {
         "s": session,
-        "label": svc.plain.text(session.label_enc, identity),
-        "view": view,
+        "label": None if isinstance(label, Damaged) else label,
+        "label_damaged": isinstance(label, Damaged),
+        "view": None if isinstance(view, Damaged) else view,
+        "transcript_damaged": isinstance(view, Damaged),
         "timeline": timeline,
-        "record": records.load_note(svc.storage, svc.plain, identity, session_id),
+        "record": record,
+        "damage": damage.explain(session, [d.field for d in found], transcript=view,
+                                 record=record),
         "session_date": local_date(session.started_at),
+        **access.page_context(session, level),
     }
 
 
@@ -117,13 +137,16 @@ def _rerender(session_id: int, error: str, status: int, texts: dict | None = Non
 def save_note(session_id: int):
     """Save the draft, or save and sign it."""
     svc = services()
-    _session_or_404(session_id)
+    _session_or_404(session_id, Access.OWN)
     identity = svc.keys.identity()
     record = records.load_note(svc.storage, svc.plain, identity, session_id)
     texts = {key[len("section-"):]: value for key, value in request.form.items()
              if key.startswith("section-")}
     if record is None:
         return _rerender(session_id, "This session has no note yet.", 409)
+    if record.damaged:
+        return _rerender(session_id, "The stored note cannot be read, so it cannot be saved "
+                         "or signed here: saving would replace it. Nothing was saved.", 409, texts)
     if record.signed:
         return _rerender(session_id, "This note is signed and can no longer be changed. "
                          "Add a dated addendum below instead.", 409, texts)
@@ -150,7 +173,7 @@ def save_note(session_id: int):
 def addendum(session_id: int):
     """Add a dated addendum to a signed note."""
     svc = services()
-    _session_or_404(session_id)
+    _session_or_404(session_id, Access.OWN)
     svc.keys.identity()
     text = request.form.get("text", "")
     try:
@@ -166,7 +189,7 @@ def addendum(session_id: int):
 def details(session_id: int):
     """Client label and whether consent to record was documented."""
     svc = services()
-    _session_or_404(session_id)
+    _session_or_404(session_id, Access.OWN)
     svc.keys.identity()
     try:
         records.save_details(svc.storage, session_id, request.form.get("label", ""),
@@ -185,7 +208,12 @@ def _export_parts(session_id: int):
     context = _context(session_id)
     if context["record"] is None:
         abort(404, "This session has no note to export yet.")
+    if context["record"].damaged:
+        abort(409, "The note of this session cannot be read, so there is nothing to export. "
+              "The session page says what is damaged and what still works.")
     view = context["view"] if request.args.get("transcript") == "1" else None
+    if context["label_damaged"]:
+        context = {**context, "label": "(the stored label cannot be read)"}
     return context, view
 
 
@@ -217,20 +245,5 @@ def export_file(session_id: int, fmt: str):
 
 @bp.route("/sessions/<int:session_id>/delete", methods=["GET", "POST"])
 def delete(session_id: int):
-    """Delete audio, transcript and note after the session's date is typed."""
-    svc = services()
-    session = _session_or_404(session_id)
-    expected = local_date(session.started_at)
-    if request.method == "GET":
-        return render_template("delete.html", s=session, session_date=expected)
-    if session.state == State.RECORDING:
-        return render_template("delete.html", s=session, session_date=expected, error=(
-            "This session is still recording. Stop the recording first.")), 409
-    if request.form.get("confirm_date", "").strip() != expected:
-        return render_template("delete.html", s=session, session_date=expected, error=(
-            f"Type the session date {expected} exactly to confirm. Nothing was deleted.")), 400
-    svc.storage.delete_session(session_id)
-    audit("session.delete", session_id)
-    flash(f"The session of {expected} was deleted: audio, transcript and note are gone.",
-          "success")
-    return redirect(url_for("sessions.index"))
+    """Delete audio, transcript and note after the session's date is typed (see deletion.py)."""
+    return deletion.delete(session_id)

@@ -1,11 +1,11 @@
 """The transcript as the session page shows it.
 
-Segments, silences and bookmarks are merged into one timeline; every
-segment gets a ``t-<seconds>`` anchor (the first segment of each second) so
-risk flags and search hits can link to the moment. The stored result comes
-in as a :class:`~appliance.transcript.TranscriptResult`, whose reader fills
-the gaps of an old result, so a missing or odd key leaves a gap, never an
-error page.
+Segments, silences, bookmarks and unreadable stretches (gaps) are merged
+into one timeline; every segment gets a ``t-<seconds>`` anchor (the first
+segment of each second) so risk flags and search hits can link to the
+moment. The stored result comes in as a
+:class:`~appliance.transcript.TranscriptResult`, whose reader fills the gaps of
+an old result, so a missing or odd key leaves a gap, never an error page.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from html import escape
 
 from markupsafe import Markup
 
-from appliance.transcript import Bookmark, Metrics, RiskFlag, Silence, TranscriptResult
+from appliance.notes import times
+from appliance.transcript import Bookmark, Gap, Metrics, RiskFlag, Silence, TranscriptResult
 from web_ui.views.formatting import clock, duration, flag_label
 
 SPEAKER_CLASSES = 5
@@ -26,7 +27,7 @@ SPEAKER_CLASSES = 5
 class Line:
     """One row of the timeline."""
 
-    kind: str  # "segment", "silence" or "bookmark"
+    kind: str  # "segment", "silence", "bookmark" or "gap"
     start: float
     end: float
     text: str
@@ -111,6 +112,7 @@ def build(result: TranscriptResult, clinician_name: str = "Clinician") -> Transc
             speakers.css(name), anchors[index], index in flagged)))
     lines += _silences(result.silences)
     lines += _bookmarks(result.bookmarks, starts)
+    lines += _gaps(result.gaps)
     lines.sort(key=lambda item: item[0])
     metrics = result.metrics
     return TranscriptView(
@@ -155,6 +157,11 @@ def _silences(raw: tuple[Silence, ...]) -> list[tuple[tuple, Line]]:
     return [((item.start, 0, 0), Line("silence", item.start, item.end, "")) for item in raw]
 
 
+def _gaps(raw: tuple[Gap, ...]) -> list[tuple[tuple, Line]]:
+    # Before a segment that starts at the same moment: the reader meets the gap first.
+    return [((item.start, 0, -1), Line("gap", item.start, item.end, "")) for item in raw]
+
+
 def _bookmarks(raw: tuple[Bookmark, ...], starts: list[float]) -> list[tuple[tuple, Line]]:
     lines = []
     for item in raw:
@@ -187,8 +194,14 @@ def _line_html(line: Line) -> str:
                 f'{escape(line.speaker)}</span><p class="txt">{escape(line.text)}</p></li>')
     if line.kind == "silence":
         return (f'<li class="silence" data-testid="silence"><span>Silence, '
-                f'{duration(line.end - line.start)}</span> <span class="ts">'
+                f'{times.span(line.start, line.end)}</span> <span class="ts">'
                 f'{clock(line.start)}</span></li>')
+    if line.kind == "gap":
+        length = line.end - line.start
+        amount = duration(length) if length >= 0.5 else "under 1 s"
+        # Laid out like a silence, in the error colour: a hole in the record, not a pause.
+        return (f'<li class="silence gap" data-testid="gap"><strong class="text-error">{amount} '
+                f'unreadable at {clock(line.start)}</strong> (damaged on the storage)</li>')
     note = f" · {escape(line.text)}" if line.text else ""
     return (f'<li class="bookmark" data-testid="bookmark"><span>Bookmark at '
             f'{clock(line.start)}</span>{note}</li>')
