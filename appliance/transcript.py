@@ -55,8 +55,8 @@ class Segment:
 
 
 @dataclass(frozen=True)
-class Silence:
-    """A stretch with no speech, in seconds from the recording start."""
+class Span:
+    """A stretch of the recording, in seconds from its start."""
 
     start: float
     end: float
@@ -69,6 +69,11 @@ class Silence:
     def to_json(self) -> dict:
         """``{"start", "end"}``."""
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class Silence(Span):
+    """A stretch with no speech."""
 
 
 @dataclass(frozen=True)
@@ -143,24 +148,12 @@ class Bookmark:
 
 
 @dataclass(frozen=True)
-class Gap:
+class Gap(Span):
     """A stretch of the recording that could not be read (seconds from its start).
 
     The audio there was damaged on disk and skipped; the transcript has nothing
     for it, and everything after it keeps its true time.
     """
-
-    start: float
-    end: float
-
-    @property
-    def duration(self) -> float:
-        """Its length in seconds."""
-        return self.end - self.start
-
-    def to_json(self) -> dict:
-        """``{"start", "end"}``."""
-        return asdict(self)
 
 
 # --- the result ------------------------------------------------------------------------------

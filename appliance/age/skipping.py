@@ -14,15 +14,12 @@ position (for audio, its time).
 
 from __future__ import annotations
 
-import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from appliance.age.armor import open_input
-from appliance.age.header import open_payload
 from appliance.age.primitives import CHUNK_SIZE, TAG_SIZE
 from appliance.age.stanza import Identity
-from appliance.age.stream import ENC_CHUNK_SIZE, PathOrFile, open_chunk, open_path
+from appliance.age.stream import ENC_CHUNK_SIZE, ChunkReader, PathOrFile, open_chunk
 
 
 @dataclass(frozen=True)
@@ -38,7 +35,7 @@ class Gap:
         return self.offset + self.length
 
 
-class SkippingReader(io.RawIOBase):
+class SkippingReader(ChunkReader):
     """Decrypt an age file, reading the chunks that fail to authenticate as zeros.
 
     A read-only binary file object with bounded memory (one chunk). Every
@@ -59,19 +56,8 @@ class SkippingReader(io.RawIOBase):
 
     def __init__(self, fileobj: PathOrFile, identities: Sequence[Identity], *,
                  finished: bool = False):
-        super().__init__()
-        source, self._owned = open_path(fileobj, "rb")
-        try:
-            self._src = open_input(source)
-            self._aead = open_payload(self._src, identities)
-        except BaseException:
-            self._close_owned()
-            raise
-        self._enc = memoryview(bytearray(ENC_CHUNK_SIZE))
-        self._plain = memoryview(bytearray(CHUNK_SIZE))
+        super().__init__(fileobj, identities)
         self._zeros = memoryview(bytes(CHUNK_SIZE))
-        self._out = self._plain[:0]  # decrypted (or zeroed), not yet returned
-        self._counter = 0
         self._offset = 0  # plaintext bytes produced, gaps included
         self._done = False
         self._finished = finished
@@ -122,32 +108,3 @@ class SkippingReader(io.RawIOBase):
         self._counter += 1
         self._offset += len(out)
         self._last_was_gap = gap
-
-    # -- file-object interface
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:
-        """Fill ``buffer`` with plaintext (zeros for gaps); fewer bytes only at the end."""
-        if self.closed:
-            raise ValueError("I/O operation on a closed SkippingReader")
-        view = memoryview(buffer).cast("B")
-        n = 0
-        while n < len(view) and (self._out or self._next_chunk()):
-            k = min(len(view) - n, len(self._out))
-            view[n : n + k] = self._out[:k]
-            self._out = self._out[k:]
-            n += k
-        return n
-
-    def _close_owned(self) -> None:
-        owned = getattr(self, "_owned", None)
-        if owned is not None:
-            owned.close()
-
-    def close(self) -> None:
-        """Release the reader; closes the file only if it opened it from a path."""
-        if not self.closed:
-            self._close_owned()
-        super().close()

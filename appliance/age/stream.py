@@ -230,7 +230,66 @@ class StreamWriter:
             self.abort()
 
 
-class StreamReader(io.RawIOBase):
+class ChunkReader(io.RawIOBase):
+    """What every reader of an age payload shares: the opened header, one chunk of
+    buffers, and the read-only file-object interface over ``_next_chunk``.
+
+    Subclasses decide what a chunk that fails to authenticate means
+    (:class:`StreamReader`: an error, as the spec requires;
+    :class:`appliance.age.skipping.SkippingReader`: a gap).
+    """
+
+    def __init__(self, fileobj: PathOrFile, identities: Sequence[Identity]):
+        super().__init__()
+        self._owned = None
+        source, self._owned = open_path(fileobj, "rb")
+        try:
+            self._src = open_input(source)
+            self._aead = open_payload(self._src, identities)
+        except BaseException:
+            self._close_owned()
+            raise
+        self._enc = memoryview(bytearray(ENC_CHUNK_SIZE))
+        self._plain = memoryview(bytearray(CHUNK_SIZE))
+        self._out = self._plain[:0]  # plaintext ready, not yet returned
+        self._counter = 0
+
+    def _next_chunk(self) -> bool:
+        """Put the next chunk's plaintext in ``_out``; False at the end of the stream."""
+        raise NotImplementedError
+
+    def _check_open(self) -> None:
+        if self.closed:
+            raise ValueError(f"I/O operation on a closed {type(self).__name__}")
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        """Fill ``buffer`` with plaintext; fewer bytes only at the end of the stream."""
+        self._check_open()
+        view = memoryview(buffer).cast("B")
+        n = 0
+        while n < len(view) and (self._out or self._next_chunk()):
+            k = min(len(view) - n, len(self._out))
+            view[n : n + k] = self._out[:k]
+            self._out = self._out[k:]
+            n += k
+        return n
+
+    def _close_owned(self) -> None:
+        owned = getattr(self, "_owned", None)
+        if owned is not None:
+            owned.close()
+
+    def close(self) -> None:
+        """Release the reader; closes the file only if it opened it from a path."""
+        if not self.closed:
+            self._close_owned()
+        super().close()
+
+
+class StreamReader(ChunkReader):
     """Decrypt an age file as a stream: a read-only binary file object.
 
     Memory stays bounded (one 64 KiB chunk). Each chunk is authenticated before
@@ -246,20 +305,8 @@ class StreamReader(io.RawIOBase):
     def __init__(
         self, fileobj: PathOrFile, identities: Sequence[Identity], *, salvage: bool = False
     ):
-        super().__init__()
-        self._owned = None
-        source, self._owned = open_path(fileobj, "rb")
-        try:
-            self._src = open_input(source)
-            self._aead = open_payload(self._src, identities)
-        except BaseException:
-            self._close_owned()
-            raise
+        super().__init__(fileobj, identities)
         self._salvage = salvage
-        self._enc = memoryview(bytearray(ENC_CHUNK_SIZE))
-        self._plain = memoryview(bytearray(CHUNK_SIZE))
-        self._out = self._plain[:0]  # decrypted, not yet returned
-        self._counter = 0
         self._finished = False
         self._error: PayloadError | None = None
         self.truncated = False
@@ -340,25 +387,6 @@ class StreamReader(io.RawIOBase):
 
     # -- file-object interface
 
-    def _check_open(self) -> None:
-        if self.closed:
-            raise ValueError("I/O operation on a closed StreamReader")
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:
-        """Fill ``buffer`` with plaintext; fewer bytes only at the end of the stream."""
-        self._check_open()
-        view = memoryview(buffer).cast("B")
-        n = 0
-        while n < len(view) and (self._out or self._next_chunk()):
-            k = min(len(view) - n, len(self._out))
-            view[n : n + k] = self._out[:k]
-            self._out = self._out[k:]
-            n += k
-        return n
-
     def read(self, size: int | None = -1) -> bytes:
         """``size`` bytes of plaintext (fewer only at the end); all of it if negative."""
         if size is None or size < 0:
@@ -383,14 +411,3 @@ class StreamReader(io.RawIOBase):
             raise StopIteration
         out, self._out = bytes(self._out), self._plain[:0]
         return out
-
-    def _close_owned(self) -> None:
-        owned = getattr(self, "_owned", None)
-        if owned is not None:
-            owned.close()
-
-    def close(self) -> None:
-        """Release the reader; closes the file only if it opened it from a path."""
-        if not self.closed:
-            self._close_owned()
-        super().close()
