@@ -83,7 +83,8 @@ def test_the_pipeline_builds_a_typed_result():
     assert result.speakers == (CLINICIAN, "Client")
     assert result.silences == (Silence(12.9, 40.0), Silence(48.4, 60.0))
     assert isinstance(result.metrics, Metrics) and result.metrics.turns == 4
-    assert [(f.category, f.start) for f in result.flags] == [("suicide", 8.0), ("abuse", 47.0)]
+    assert [(f.category, f.start) for f in result.flags] == [("passive wish", 8.0),
+                                                             ("abuse", 47.0)]
     assert isinstance(result.flags[0], RiskFlag)
     assert result.bookmarks[1] == Bookmark(10.5, 1, "Client", result.segments[1].text,
                                            result.segments[1].text)
@@ -101,12 +102,15 @@ def test_the_json_keeps_the_layout_of_version_1():
     # ``transcribe-file --json`` and the stored bytes: the same keys, order and
     # values as the release before, only the version number moved on and the
     # keys of later versions follow.
-    # The drafted note's wording follows today's rules (one time rule since
-    # issue 11), so it is compared as text of its own; everything else byte for byte.
-    expected = {**_v1(), "version": CURRENT_VERSION, "gaps": [], "note": _result().note}
-    assert json.dumps(_result().to_json()) == json.dumps(expected)
+    # The drafted note's wording follows today's rules (one time rule and finer
+    # risk categories since issue 11), so the note and the flags' categories are
+    # compared on their own; everything else byte for byte.
+    now = _result().to_json()
+    expected = {**_v1(), "version": CURRENT_VERSION, "gaps": [], "note": now["note"],
+                "flags": _recategorised(_v1()["flags"], now["flags"])}
+    assert json.dumps(now) == json.dumps(expected)
     assert _result().to_bytes() == json.dumps(expected).encode()
-    assert _note_without_times(_result().note) == _note_without_times(_v1()["note"])
+    assert _note_without_times(now["note"]) == _note_without_times(_v1()["note"])
 
 
 def test_the_result_and_its_parts_are_frozen():
@@ -129,15 +133,29 @@ def test_a_version_1_result_migrates_to_the_same_content():
     # The stored draft is carried as written; today's pipeline words its
     # lengths by the one time rule, so only the note differs.
     assert migrated.note == old["note"]
-    assert dataclasses.replace(migrated, note=_result().note) == _result()
+    assert [f.category for f in migrated.flags] == [f["category"] for f in old["flags"]]
+    fresh = _result()
+    assert dataclasses.replace(migrated, note=fresh.note, flags=tuple(
+        dataclasses.replace(f, category=g.category) for f, g in zip(migrated.flags, fresh.flags,
+                                                                     strict=True))) == fresh
     assert migrate(old) == {**old, "version": CURRENT_VERSION, "gaps": []}
     assert TranscriptResult.from_json({k: v for k, v in old.items() if k != "version"}) == \
         migrated, "a result without a version is version 1"
 
 
+def _recategorised(old: list[dict], new: list[dict]) -> list[dict]:
+    """``old`` flags with ``new``'s categories, checked to be the only change.
+
+    "suicide" became finer categories ("passive wish", "suicidal thoughts", …).
+    """
+    assert [{**f, "category": ""} for f in old] == [{**f, "category": ""} for f in new]
+    return [{**f, "category": g["category"]} for f, g in zip(old, new, strict=True)]
+
+
 def _note_without_times(note: dict) -> str:
-    """A note's text with its times and lengths blanked (what the one time rule changed)."""
-    return re.sub(r"\d+:\d\d|\d+ s\b", "T", json.dumps(note))
+    """A note's text with its times, lengths and flag categories blanked (what changed)."""
+    text = re.sub(r"\d+:\d\d|\d+ s\b", "T", json.dumps(note))
+    return re.sub(r"(Client|Dr\. Rivera) \([a-z ,-]+\):", r"\1 (C):", text)
 
 
 def test_a_version_1_result_renders_the_same_session_timeline():

@@ -2,8 +2,13 @@
 
 - :mod:`facts`: silences, talk metrics and bookmarks, and :func:`facts.transcript_lines`,
   the validated, time-ordered lines every other module reads;
-- :mod:`risk`: risk-language flags, a screening aid that errs towards flagging;
+- :mod:`risk`: risk-language flags, a screening aid that errs towards flagging
+  (negation, questions and answers, ambivalence);
+- :mod:`risk_match`: the phrase matcher over the reviewable lexicon
+  ``risk_lexicon.toml``, tolerant of one misheard word in a longer phrase;
 - :mod:`draft`: the draft note in the practice's template (machine-written facts in
   one section, prompts for the clinician in the others);
-- :mod:`render`: a note as plain text and as Markdown for export.
+- :mod:`render`: a note as plain text and as Markdown for export, and which
+  sections are filled (a note with a section left at its prompt cannot be signed);
+- :mod:`times`: the one rule for times and lengths people read.
 """

@@ -1,11 +1,21 @@
-"""A note as plain text and as Markdown, for export and printing."""
+"""A note as plain text and as Markdown, for export and printing, and whether it is complete.
+
+A section is *filled* when something other than its template prompt is left
+in it: :func:`section_text` removes the prompt (also with its spacing or
+brackets changed) and trims. Exports print that text, or "Not completed" for
+a section without any, so a prompt never reaches a record; signing refuses a
+note with :func:`unfilled_sections`. The machine-written facts section
+(``auto``) is filled while it holds its facts.
+"""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from appliance.notes.draft import DRAFT_BANNER
+
+NOT_COMPLETED = "Not completed."
 
 
 def _banner(note: Mapping) -> str:
@@ -16,12 +26,42 @@ def _banner(note: Mapping) -> str:
     return DRAFT_BANNER
 
 
+def _prompt_pattern(prompt: str) -> re.Pattern[str] | None:
+    """The prompt's words in order, with any spacing between them and its brackets optional."""
+    words = prompt.strip().strip("[]").split()
+    if not words:
+        return None
+    return re.compile(r"\[?\s*" + r"\s+".join(map(re.escape, words)) + r"\s*\]?", re.IGNORECASE)
+
+
+def section_text(section: Mapping) -> str:
+    """What a section says without its template prompt, trimmed ("" when only the prompt was left)."""
+    text = section.get("text")
+    text = text if isinstance(text, str) else ""
+    prompt = section.get("prompt")
+    pattern = _prompt_pattern(prompt) if isinstance(prompt, str) else None
+    if pattern is not None:
+        text = pattern.sub("", text)
+    return text.strip()
+
+
+def is_filled(section: Mapping) -> bool:
+    """True when the section holds text of its own (the facts section while it holds its facts)."""
+    return bool(section_text(section))
+
+
+def _title(section: Mapping) -> str:
+    return str(section.get("title") or section.get("key") or "Untitled section")
+
+
+def unfilled_sections(note: Mapping) -> list[str]:
+    """The titles of the note's sections that are empty or hold only their prompt, in order."""
+    sections: Sequence = note.get("sections") or []
+    return [_title(s) for s in sections if isinstance(s, Mapping) and not is_filled(s)]
+
+
 def _section_body(section: Mapping) -> str:
-    text = section.get("text", "").strip()
-    prompt = section.get("prompt", "")
-    if section.get("auto") and prompt and prompt not in text:
-        text = f"{text}\n{prompt}" if text else prompt
-    return text or prompt
+    return section_text(section) or NOT_COMPLETED
 
 
 def note_to_text(note: Mapping) -> str:
@@ -29,7 +69,8 @@ def note_to_text(note: Mapping) -> str:
     banner = _banner(note)
     lines = [banner.upper() if note.get("status") != "signed" else banner, note.get("header", ""), ""]
     for section in note.get("sections", []):
-        lines += [section["title"], "-" * len(section["title"]), _section_body(section), ""]
+        title = _title(section)
+        lines += [title, "-" * len(title), _section_body(section), ""]
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -59,5 +100,6 @@ def note_to_markdown(note: Mapping) -> str:
     title = md_escape(note.get("header", "Session note"))
     lines = [f"# {title}", "", f"> **{md_escape(_banner(note))}**", ""]
     for section in note.get("sections", []):
-        lines += [f"## {md_escape(section['title'])}", "", _md_body(_section_body(section)), ""]
+        body = _md_body(section_text(section)) or f"*{NOT_COMPLETED}*"
+        lines += [f"## {md_escape(_title(section))}", "", body, ""]
     return "\n".join(lines).rstrip() + "\n"

@@ -1,126 +1,48 @@
 """Risk-language flags: a screening aid for the clinician, not an assessment.
 
-They err towards flagging: a denial ("I'm not suicidal") is flagged with
-``negated=True`` rather than dropped, and so is an answer to a risk question.
+The phrases are data (risk_lexicon.toml, matched tolerantly by risk_match); this
+module decides what a match means: denied or not, a wish said with "no plan", a
+question asked or an answer given. It errs towards flagging: a denial ("I'm not
+suicidal") is flagged with ``negated=True`` rather than dropped, and so is an
+answer to a risk question.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from typing import Any
 
+from appliance.notes import risk_match
 from appliance.notes.facts import UNKNOWN_SPEAKER, Line, transcript_lines
 from appliance.transcript import RiskFlag
 
 # --- risk language ------------------------------------------------------------------
 
-SUICIDE, SELF_HARM, HARM_TO_OTHERS, ABUSE, SUBSTANCE = (
-    "suicide", "self-harm", "harm to others", "abuse", "substance crisis",
+# Categories, after the Columbia suicide severity rating scale's map. The phrases
+# for each live in risk_lexicon.toml, where a clinician can review them.
+PASSIVE_WISH, SUICIDAL_THOUGHTS, MEANS_OR_PLAN, PREPARATORY, HOPELESSNESS = (
+    "passive wish", "suicidal thoughts", "means or plan", "preparatory acts", "hopelessness",
 )
-
-
-_ME = r"(?:myself|my\s?self)"
-_OTHER = (
-    r"(?:him|her|them|someone|somebody|anyone|people|everyone|"
-    r"my\s(?:wife|husband|partner|boyfriend|girlfriend|boss|manager|mother|father|mom|mum|dad|"
-    r"kids?|children|son|daughter|brother|sister|neighbou?r|ex|roommate|coworker|colleague))"
+SELF_HARM, HARM_TO_OTHERS, ABUSE, SUBSTANCE = ("self-harm", "harm to others", "abuse", "substance crisis")
+# "Not a plan, more like a wish that it would all stop" is not a denial: it is a
+# passive wish with no plan stated, and is labelled so.
+NO_PLAN = ", no plan stated"
+PASSIVE_WISH_NO_PLAN = PASSIVE_WISH + NO_PLAN
+_NO_PLAN = re.compile(
+    r"\b(?:not?\s(?:a\s|any\s|real\s)*(?:plan|plans|intention|intent)|"
+    r"(?:don't|do\snot|didn't|haven't|have\snot)\s(?:have\s|got\s|made\s)?(?:a\s|any\s)?(?:plan|plans)|"
+    r"(?:wouldn't|would\snot|won't|will\snot|not\sgoing\sto)\s(?:actually\s|ever\s)?"
+    r"(?:act\son\sit|do\sit|do\sanything))\b|"
+    r"\b(?:don't|do\snot)\swant\sto\s(?:do\sanything|act\son\sit)\b",
+    re.IGNORECASE,
 )
-_FAMILY = r"(?:he|she|they|my\s\w+|dad|mom|mum|father|mother|partner|husband|wife|boyfriend|girlfriend)"
-
-# Statements, matched case-insensitively against each sentence. Clinical wording
-# first, then the everyday and indirect ways people say the same thing.
-_STATEMENTS: dict[str, list[str]] = {
-    SUICIDE: [
-        r"\bsuicid\w*",
-        r"\bkill(?:ing|ed)?\s" + _ME,
-        r"\b(?:hang|shoot|drown|poison)(?:ing|ed)?\s" + _ME,
-        r"\bend(?:ing)?\s(?:my\s(?:own\s)?life|it\sall|things)\b",
-        r"\btak(?:e|ing)\smy\s(?:own\s)?life\b",
-        (r"\bbetter\soff\s(?:dead|without\sme|if\si\s(?:was|were)(?:n't|\snot)\s(?:here|around|alive)"
-         r"|if\si\s(?:died|was\sgone|were\sgone))"),
-        r"\b(?:want|wanted|wanna)\sto\sdie\b",
-        r"\bwish(?:ed)?\si\s(?:was|were|had\sbeen|could\sbe)\sdead\b",
-        r"\bwish(?:ed)?\si\s(?:was|were)(?:n't|\snot)\s(?:alive|here|around|born)\b",
-        r"\bwish(?:ed)?\si\s(?:could\s)?(?:die|disappear|just\sdisappear|never\swake\sup)\b",
-        (r"\b(?:don't|do\snot|didn't|no\slonger)\swant\sto"
-         r"\s(?:wake\sup|be\salive|live|be\shere|exist|go\son)\b"),
-        r"\bnot\s(?:wak(?:e|ing)\sup|be(?:ing)?\s(?:here|around|alive)\s(?:any\s?more|much\slonger))\b",
-        r"\b(?:go\sto\ssleep|fall\sasleep)\sand\snot\swake\sup\b",
-        r"\bwouldn't\smind\s(?:dying|being\sdead|not\s(?:waking|being))",
-        r"\bno\s(?:reason|point)\s(?:to|in)\s(?:live|living|go(?:ing)?\son|be(?:ing)?\shere)\b",
-        r"\b(?:can't|cannot|can\snot)\s(?:go\son|do\sthis\sany\s?more|take\s(?:it|this)\sany\s?more)\b",
-        r"\bno\sway\sout\b",
-        r"\b(?:nobody|no\sone|no-one)\swould\s(?:miss\sme|care|notice)\b",
-        r"\bi(?:'m|\sam)\s(?:just\s)?(?:a|such\sa)\sburden\b",
-        r"\b(?:feel|feeling|felt)\slike\s(?:a|such\sa|nothing\sbut\sa)\sburden\b",
-        r"\bburden\s(?:to|on)\s(?:everyone|everybody|my\sfamily|them|you|people)\b",
-        r"\b(?:take|took|swallow(?:ed)?)\s(?:all\s)?(?:my|the|a\sbunch\sof|a\slot\sof)\spills\b",
-        r"\bjump(?:ing)?\s(?:off|in\sfront\sof)\b",
-        r"\bstep(?:ping)?\sin\sfront\sof\sa\s(?:train|bus|car|truck)\b",
-    ],
-    SELF_HARM: [
-        r"\bself[-\s]?harm\w*",
-        r"\b(?:hurt|harm|burn|hit|punch|scratch|starve|punish)(?:ing|ed|s)?\s" + _ME,
-        r"\bcut(?:ting|s)?\s(?:" + _ME + r"|my\s(?:arms?|wrists?|legs?|thighs?|skin|stomach))",
-        r"\b(?:been|started|start|stopped|stop|urges?\sto|go\sback\sto|went\sback\sto|still)\scutting\b",
-        r"\bbang(?:ing|ed)?\smy\shead\b",
-    ],
-    HARM_TO_OTHERS: [
-        r"\bhomicid\w*",
-        r"\b(?:hurt|kill|stab|shoot|strangle|choke|murder|attack|harm)(?:s|ing|ed)?\s" + _OTHER + r"\b",
-        r"\bbeat(?:ing)?\s(?:him|her|them|someone|somebody)\sup\b",
-        r"\bwant\s(?:him|her|them)\sdead\b",
-        r"\bmake\s(?:him|her|them)\spay\b",
-        r"\b(?:get|got|buy|bought)\sa\s(?:gun|knife|weapon)\b",
-    ],
-    ABUSE: [
-        r"\babus(?:e|ed|es|ing|ive|er)\b",
-        (r"\b(?:hit|hits|hitting|beat|beats|beating|kick(?:s|ed)?|slap(?:s|ped)?|punch(?:es|ed)?"
-         r"|chok(?:es|ed)|shov(?:es|ed)|push(?:es|ed)|grab(?:s|bed))\s(?:me|us)\b"),
-        r"\b" + _FAMILY + r"\s(?:hits|hit|beats|beat)\b",
-        r"\btouch(?:ed|es|ing)?\sme\b",
-        r"\bmolest\w*",
-        r"\brap(?:e|ed|es|ing|ist)\b",
-        r"\bsexual(?:ly)?\s(?:assault|abuse|abused|assaulted)\b",
-        r"\bassault(?:ed|s)?\b",
-        r"\bthreaten(?:s|ed|ing)?\s(?:me|to\s(?:kill|hurt|leave|take))\b",
-        r"\b(?:afraid|scared|frightened)\s(?:of\s(?:him|her|them)|to\sgo\shome)\b",
-        r"\bnot\ssafe\s(?:at\shome|with\s(?:him|her|them))\b",
-        r"\block(?:s|ed)?\sme\s(?:in|out)\b",
-    ],
-    SUBSTANCE: [
-        r"\boverdos\w*",
-        r"\b(?:OD|OD'd|ODed)\b",
-        r"\b(?:drinking|drunk|high|using|wasted)\s(?:every|each)\s(?:day|night|morning)\b",
-        r"\b(?:can't|cannot|couldn't|can\snot)\sstop\s(?:drinking|using|taking)\b",
-        r"\brelaps\w*",
-        r"\bwithdrawals?\s(?:symptoms|shakes|seizures?)\b",
-        r"\b(?:going\sthrough|in|having|bad|alcohol|opioid|opiate|heroin|benzo)\swithdrawals?\b",
-        r"\bdetox\w*",
-        r"\b(?:using|drinking|shooting\sup)\sagain\b",
-        r"\b(?:started|start)\s(?:using|drinking)\sagain\b",
-        r"\bback\son\s(?:the\s)?(?:drugs|heroin|meth|pills|coke|booze|bottle)\b",
-        r"\bblack(?:ed)?\s?out\b",
-        r"\bshooting\sup\b",
-        r"\b(?:took|taking|popped|popping)\s(?:too\smany|handfuls\sof|a\shandful\sof)\spills\b",
-        r"\b(?:substance|alcohol|drug)\sabuse\b",
-    ],
-}
-
-# Everyday idioms that contain a risk pattern; a match inside one is not flagged.
-_BENIGN: dict[str, list[str]] = {
-    SELF_HARM: [r"\bcut(?:ting)?\s" + _ME + r"\soff\b"],
-    HARM_TO_OTHERS: [r"\bkill(?:ing|ed)?\s(?:some\s)?time\b", r"\bkill(?:ing|ed)\sit\b"],
-    ABUSE: [
-        (r"\b(?:it|that|this|what\s\w+\ssaid|(?:his|her|your|their)\s(?:words|letter|gesture|kindness))"
-         r"\s(?:really\s|deeply\s|truly\s|just\s)?touched\sme\b"),
-        (r"\b(?:it|that|this|reality|the\s(?:idea|thought|realization|news))"
-         r"\s(?:really\s|just\s|finally\s|suddenly\s)?hit\sme\b"),
-        r"\bhit\sme\sup\b",
-        r"\b(?:substance|alcohol|drug|opioid)\sabuse\b",  # flagged as substance crisis instead
-    ],
-}
+# "No intention of hurting myself" is a plain denial: the plan word governs the risk words.
+_NO_PLAN_APART = re.compile(f"(?:{_NO_PLAN.pattern})" + r"(?!\s+(?:of|to)\b)", re.IGNORECASE)
+_WISHES = (PASSIVE_WISH, SUICIDAL_THOUGHTS)
+_ASKING = re.compile(r"\byou(?:r|rself)?\b.*\?|\?.*\byou", re.IGNORECASE)
+_FIRST_PERSON = frozenset({"i", "me", "my", "myself", "mine", "i'm", "i'd", "i've", "i'll"})
 
 # Negation cues before a match, within its clause ("I'm not suicidal",
 # "no intention of hurting myself"). Pseudo-negations are phrases that contain a
@@ -150,12 +72,20 @@ _NEGATION_WORDS = 6  # a cue further back than this many words is about somethin
 # Risk questions (second person) whose answer is flagged even without risk words:
 # "Yes" to "Are you having thoughts of hurting yourself?" is a disclosure.
 _QUESTIONS: dict[str, list[str]] = {
-    SUICIDE: [
+    SUICIDAL_THOUGHTS: [
         r"\bsuicid\w*", r"\bkill(?:ing)?\syourself\b", r"\bend(?:ing)?\syour\s(?:own\s)?life\b",
-        r"\b(?:wish|want)(?:ed)?\sto\sbe\sdead\b", r"\bnot\s(?:being|be)\s(?:here|alive)\b",
-        r"\bthoughts?\sof\s(?:death|dying)\b",
+        r"\btak(?:e|ing)\syour\s(?:own\s)?life\b",
     ],
-    SELF_HARM: [r"\b(?:hurt|harm|cut|burn)(?:ing)?\syourself\b", r"\bself[-\s]?harm\w*"],
+    PASSIVE_WISH: [
+        r"\b(?:wish|want)(?:ed)?\sto\sbe\sdead\b", r"\bnot\s(?:being|be)\s(?:here|alive)\b",
+        r"\bthoughts?\sof\s(?:death|dying)\b", r"\bnot\swak(?:e|ing)\sup\b",
+    ],
+    MEANS_OR_PLAN: [r"\ba\splan\b", r"\bhow\syou\s(?:would|might|could)\sdo\sit\b", r"\baccess\sto\b"],
+    SELF_HARM: [
+        r"\b(?:hurt|harm|cut|burn)(?:ing)?\syourself\b", r"\bself[-\s]?harm\w*",
+        # The question's frame survives a misheard verb ("thought subverting yourself").
+        r"\bthoughts?\s(?:of\s|about\s)?\w+ing\syourself\b",
+    ],
     HARM_TO_OTHERS: [
         r"\b(?:hurt|harm|kill)(?:ing)?\s(?:anyone|someone|somebody|anybody|others|him|her|them)\b",
     ],
@@ -184,9 +114,7 @@ def _compile(table: dict[str, list[str]]) -> list[tuple[str, re.Pattern]]:
             for category, patterns in table.items() for p in patterns]
 
 
-_STATEMENT_PATTERNS = _compile(_STATEMENTS)
 _QUESTION_PATTERNS = _compile(_QUESTIONS)
-_BENIGN_PATTERNS = {c: [re.compile(p, re.IGNORECASE) for p in ps] for c, ps in _BENIGN.items()}
 
 
 def _sentences(text: str) -> list[str]:
@@ -206,30 +134,89 @@ def _is_negated(sentence: str, match_start: int) -> bool:
     return bool(_NEGATION.search(prefix))
 
 
-def _is_benign(sentence: str, category: str, match: re.Match) -> bool:
-    """True when the match lies inside a benign idiom of its category."""
-    return any(
-        idiom.start() < match.end() and match.start() < idiom.end()
-        for pattern in _BENIGN_PATTERNS.get(category, ())
-        for idiom in pattern.finditer(sentence)
-    )
+def _benign_spans(words: list[risk_match.Word]) -> dict[str, list[tuple[int, int]]]:
+    """Word spans of the everyday idioms in the sentence, by category."""
+    spans: dict[str, list[tuple[int, int]]] = {}
+    vocabulary = frozenset(w.text for w in words)
+    for idiom in risk_match.lexicon().benign:
+        for hit in risk_match.find(idiom, words, vocabulary):
+            spans.setdefault(idiom.category, []).append((hit.first, hit.last))
+    return spans
 
 
-def _statement_flags(segment: Line, sentence: str) -> list[RiskFlag]:
-    """One flag per category the sentence touches; negated only if every match is."""
-    found: dict[str, tuple[str, bool]] = {}
-    for category, pattern in _STATEMENT_PATTERNS:
-        for match in pattern.finditer(sentence):
-            if _is_benign(sentence, category, match):
+def _term(hit: risk_match.Hit, sentence: str, words: list[risk_match.Word]) -> str:
+    """The sentence's matched words; a misheard match also names the lexicon phrase."""
+    said = sentence[words[hit.first].start:words[hit.last - 1].end]
+    return f"{said} (heard for: {hit.phrase.plain})" if hit.heard else said
+
+
+def _hits(sentence: str) -> list[tuple[risk_match.Hit, str, bool]]:
+    """(hit, term, negated) for every lexicon phrase in the sentence, idioms left out."""
+    words = risk_match.words(sentence)
+    benign = _benign_spans(words)
+    # A denied plan ("not a plan, more like a wish") must not make the wish a denial.
+    unplanned = _NO_PLAN_APART.sub(lambda m: " " * len(m.group(0)), sentence)
+    asking = _ASKING.search(sentence) is not None
+    found = []
+    vocabulary = frozenset(w.text for w in words)
+    for phrase in risk_match.lexicon().phrases:
+        for hit in risk_match.find(phrase, words, vocabulary):
+            if any(a < hit.last and hit.first < b for a, b in benign.get(phrase.category, ())):
                 continue
-            negated = _is_negated(sentence, match.start())
-            # Keep the first match, unless a later one is not denied: that one matters more.
-            if category not in found or (found[category][1] and not negated):
-                found[category] = (match.group(0), negated)
+            # "Do you have a plan?" asks; its answer is flagged. "Would they be better off without me?" tells.
+            if asking and not any(w.text in _FIRST_PERSON for w in words[hit.first:hit.last]):
+                continue
+            clause = unplanned if phrase.category in _WISHES else sentence
+            negated = _is_negated(clause, words[hit.first].start)
+            found.append((hit, _term(hit, sentence, words), negated))
+    return found
+
+
+def _statement_flags(segment: Line, sentence: str, no_plan: bool) -> list[RiskFlag]:
+    """One flag per category the sentence touches; negated only if every match is.
+
+    ``no_plan``: this sentence or the one before it says there is no plan, so a
+    wish in it is labelled a passive wish with no plan stated, and the denied
+    plan is not listed as a denial of its own.
+    """
+    found: dict[str, tuple[str, bool]] = {}
+    for hit, term, negated in _hits(sentence):
+        category = hit.phrase.category
+        # Keep the first match, unless a later one is not denied: that one matters more.
+        if category not in found or (found[category][1] and not negated):
+            found[category] = (term, negated)
+    if no_plan:
+        found = _without_plan(found)
     return [
         RiskFlag(category, segment.start, segment.end, segment.speaker, sentence, negated, term)
         for category, (term, negated) in found.items()
     ]
+
+
+def _without_plan(found: dict[str, tuple[str, bool]]) -> dict[str, tuple[str, bool]]:
+    """Relabel a wish said alongside "no plan": "<wish>, no plan stated", not a denial."""
+    wishes = [c for c in _WISHES if c in found and not found[c][1]]
+    if not wishes:
+        return found
+    kept = {c: v for c, v in found.items() if c not in _WISHES and not (c == MEANS_OR_PLAN and v[1])}
+    kept.update({c + NO_PLAN: found[c] for c in wishes})
+    return kept
+
+
+def _segment_flags(segment: Line) -> list[RiskFlag]:
+    """The statement flags of every sentence of one transcript line."""
+    per_sentence, previous = [], ""
+    for sentence in _sentences(segment.text):
+        no_plan = bool(_NO_PLAN_APART.search(sentence) or _NO_PLAN_APART.search(previous))
+        per_sentence.append(_statement_flags(segment, sentence, no_plan))
+        previous = sentence
+    flags = []
+    for here, after in zip(per_sentence, [*per_sentence[1:], []], strict=True):
+        # "I don't have a plan. More that I wish I wasn't here.": the wish carries "no plan stated".
+        plan_denied = here and all(f.category == MEANS_OR_PLAN and f.negated for f in here)
+        if not (plan_denied and any(f.category.endswith(NO_PLAN) for f in after)):
+            flags += here
+    return flags
 
 
 def _question(sentence: str) -> tuple[str, str, bool] | None:
@@ -272,6 +259,10 @@ def _answer_flags(segments: Sequence[Line]) -> list[RiskFlag]:
             replies = _sentences(answer.text) if answer else []
             if asked and answer is not None and replies:
                 category, term, safety = asked
+                ambivalent = [f for f in _segment_flags(answer) if f.category.endswith(NO_PLAN)]
+                if ambivalent:  # "Not a plan, more like a wish…" answers with a wish, not a denial
+                    flags.append(replace(ambivalent[0], context=sentence))
+                    continue
                 flags.append(RiskFlag(
                     category, answer.start, answer.end, answer.speaker, replies[0],
                     _answer_denies(replies[0], safety), term, context=sentence,
@@ -280,22 +271,27 @@ def _answer_flags(segments: Sequence[Line]) -> list[RiskFlag]:
 
 
 def find_risk_flags(segments: Iterable[Any]) -> list[RiskFlag]:
-    """Sentences with risk language (suicide, self-harm, harm to others, abuse,
-    substance crisis), in time order.
+    """Sentences with risk language, in time order.
 
-    Each sentence is matched against a clinical vocabulary that includes passive
-    and indirect wording ("everyone would be better off without me", "I wouldn't
-    mind not waking up"). Denials are kept with ``negated=True``. The first
-    sentence of the reply to a clinician's risk question ("Are you having
-    thoughts of hurting yourself?") is flagged too, negated when it opens with a
-    denial, with the question in ``context``. A few benign idioms ("killing
-    time", "that really touched me") are not flagged.
+    Categories: passive wish, suicidal thoughts, means or plan, preparatory acts,
+    hopelessness, self-harm, harm to others, abuse, substance crisis. Each
+    sentence is matched against the lexicon (risk_lexicon.toml), which includes
+    passive and indirect wording ("everyone would be better off without me") and
+    tolerates one misheard word in a long phrase ("mader off without me"; the
+    flag's ``term`` then names the phrase it was heard for). Denials are kept
+    with ``negated=True``; a wish said with "no plan" is labelled "<category>, no
+    plan stated", not a denial. The first sentence of the reply to a clinician's
+    risk question ("Are you having thoughts of hurting yourself?") is flagged
+    too, negated when it opens with a denial, with the question in ``context``;
+    the question itself is not flagged unless it speaks in the first person.
+    Everyday idioms ("killing time", "that really touched me") are not flagged.
     """
     segs = transcript_lines(segments)
-    flags = [flag for segment in segs for sentence in _sentences(segment.text)
-             for flag in _statement_flags(segment, sentence)]
+    # An answer's flag carries the question, so it wins over the same statement's flag.
+    flags = _answer_flags(segs)
     seen = {(f.start, f.quote, f.category) for f in flags}
-    flags += [f for f in _answer_flags(segs) if (f.start, f.quote, f.category) not in seen]
+    flags += [f for segment in segs for f in _segment_flags(segment)
+              if (f.start, f.quote, f.category) not in seen]
     return sorted(flags, key=lambda f: (f.start, f.category))
 
 

@@ -131,6 +131,16 @@ def test_edit_sign_and_add_an_addendum(logged_in, seeded, device):
     assert page.get_by_test_id("note-section-plan").input_value().startswith("Continue weekly")
     assert device.storage.get_session(session_id).state == State.DRAFT
 
+    # Nor while a section is still empty: the page names it and keeps the text.
+    page.get_by_test_id("reviewed").check()
+    page.get_by_test_id("sign-note").click()
+    page.wait_for_load_state()
+    error = page.get_by_test_id("page-error").inner_text()
+    assert "Assessment is empty" in error and "Plan" not in error
+    assert page.get_by_test_id("note-section-plan").input_value().startswith("Continue weekly")
+    assert device.storage.get_session(session_id).state == State.DRAFT
+
+    page.get_by_test_id("note-section-assessment").fill("Sleep improving; low acute risk.")
     page.get_by_test_id("reviewed").check()
     page.get_by_test_id("sign-note").click()
     page.wait_for_load_state()

@@ -68,7 +68,8 @@ def _sign(browser: Browser, session_id: int):
     page = browser.get(f"/sessions/{session_id}").text
     return browser.submit(f"/sessions/{session_id}/note", {
         "version": _version(page), "action": "sign", "reviewed": "yes",
-        "section-assessment": "Reviewed."}, page=f"/sessions/{session_id}")
+        "section-subjective": "Reported.", "section-assessment": "Reviewed.",
+        "section-plan": "Planned."}, page=f"/sessions/{session_id}")
 
 
 # --- a colleague's session does not exist for you --------------------------------------------

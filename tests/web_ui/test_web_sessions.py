@@ -21,6 +21,10 @@ LINES = [(3.0, "Clinician", "How has the week been?"),
          (46.0, "Clinician", "Thank you for telling me that.")]
 FLAG = {"category": "suicide", "start": 40.0, "end": 44.0, "speaker": "Client",
         "quote": "better off without me", "negated": False, "term": "better off"}
+# Every section the clinician writes, so the note can be signed.
+WRITTEN = {"subjective": "Evenings remain hard; sleep a little better.",
+           "assessment": "Low acute risk; safety plan reviewed.",
+           "plan": "Weekly sessions; sleep diary."}
 
 
 def _transcribed(svc, clock, **kwargs) -> int:
@@ -28,6 +32,19 @@ def _transcribed(svc, clock, **kwargs) -> int:
                  bookmarks=[{"offset": 41.0, "segment_index": 2, "text": "review this"}])
     return seed(svc, clock, started=START, res=res, label="J.D. 2024-017", consent=True,
                 **kwargs)
+
+
+def _drafted(svc, clock) -> tuple[int, dict]:
+    """A session whose note is the overnight job's draft: facts in Objective, prompts elsewhere."""
+    res = result(LINES, flags=[FLAG])
+    note = build_draft_note("SOAP", session_date=START, duration_s=res.duration_s,
+                            metrics=res.metrics, silences=res.silences, flags=res.flags,
+                            bookmarks=[], speakers=["Clinician", "Client"])
+    return seed(svc, clock, started=START, res={**res.to_json(), "note": note}), note
+
+
+def _prompts(note: dict) -> list[str]:
+    return [s["prompt"] for s in note["sections"]]
 
 
 def _note(svc, session_id: int) -> dict:
@@ -213,8 +230,7 @@ def test_signing_needs_the_review_box(user, svc, clock):
 
 def test_signing_makes_the_note_read_only_and_later_changes_addenda(user, svc, clock):
     session_id = _transcribed(svc, clock)
-    response = _save(user, session_id, action="sign", reviewed=True,
-                     assessment="Low acute risk; safety plan reviewed.")
+    response = _save(user, session_id, action="sign", reviewed=True, **WRITTEN)
     assert response.status_code == 302
     row = svc.storage.load_note(session_id)
     assert row["signed_by"] == USER and row["signed_at"] == clock().isoformat()
@@ -237,6 +253,46 @@ def test_signing_makes_the_note_read_only_and_later_changes_addenda(user, svc, c
     page = user.get(f"/sessions/{session_id}").text
     assert "Client called; feeling safer." in page and 'data-testid="addendum"' in page
     assert {"note.sign", "note.addendum"} <= set(actions(svc))
+
+
+def test_a_blank_note_cannot_be_signed_and_the_page_names_the_empty_sections(user, svc, clock):
+    session_id = _transcribed(svc, clock)
+    response = _save(user, session_id, action="sign", reviewed=True, subjective="Slept better.",
+                     assessment="  \n ", plan="")
+    assert response.status_code == 400
+    error = re.search(r'data-testid="page-error">([^<]*)<', response.text).group(1)
+    assert "cannot be signed yet: Assessment and Plan are empty" in error
+    assert "Subjective" not in error and "Objective" not in error, "filled sections are not named"
+    assert "Slept better." in response.text, "what was typed stays on the page"
+    assert svc.storage.load_note(session_id)["signed_at"] is None
+    assert svc.storage.get_session(session_id).state == State.DRAFT
+    assert "note.sign" not in actions(svc)
+
+
+@pytest.mark.parametrize("variant", [
+    lambda prompt: prompt,
+    lambda prompt: "  \n" + "\n   ".join(prompt.split()) + "\t\n",
+    lambda prompt: prompt.strip("[]"),
+])
+def test_a_section_holding_only_its_prompt_cannot_be_signed(user, svc, clock, variant):
+    session_id, note = _drafted(svc, clock)
+    prompt = next(s["prompt"] for s in note["sections"] if s["key"] == "plan")
+    response = _save(user, session_id, action="sign", reviewed=True,
+                     **{**WRITTEN, "plan": variant(prompt)})
+    assert response.status_code == 400
+    assert "Plan is empty or still holds only its template prompt" in response.text
+    assert svc.storage.load_note(session_id)["signed_at"] is None
+
+
+def test_a_written_note_signs_with_the_drafted_facts_as_objective(user, svc, clock):
+    session_id, _ = _drafted(svc, clock)
+    # The Objective facts were drafted from the recording; the clinician wrote the rest.
+    response = _save(user, session_id, action="sign", reviewed=True, **WRITTEN)
+    assert response.status_code == 302
+    assert svc.storage.get_session(session_id).state == State.SIGNED
+    signed = {s["key"]: s["text"] for s in _note(svc, session_id)["sections"]}
+    assert signed["objective"].startswith("Recorded duration:")
+    assert signed["plan"] == WRITTEN["plan"]
 
 
 def test_an_addendum_before_signing_is_refused(user, svc, clock):
@@ -296,9 +352,25 @@ def test_export_page_offers_copy_and_download(user, svc, clock):
     assert "Client: J.D. 2024-017" in page and "- **Client:** J.D. 2024-017" in page
 
 
+def test_exports_never_print_a_template_prompt(user, svc, clock):
+    session_id, note = _drafted(svc, clock)
+    _save(user, session_id, subjective="Sleep improved; evenings hard.")
+    bodies = {fmt: user.get(f"/sessions/{session_id}/export.{fmt}").text for fmt in ("txt", "md")}
+    bodies["page"] = user.get(f"/sessions/{session_id}/export").text
+    for where, body in bodies.items():
+        flat = " ".join(body.replace("\\", "").replace("&#39;", "'").split())
+        for prompt in _prompts(note):
+            assert prompt.strip("[]") not in flat, (where, prompt)
+        assert "Sleep improved; evenings hard." in flat, where
+        assert "Recorded duration:" in flat, f"{where}: the drafted facts are exported"
+        panes = 2 if where == "page" else 1  # the page shows the text and the Markdown
+        assert flat.count("Not completed.") == 2 * panes, f"{where}: Assessment and Plan unwritten"
+    assert "Not completed yet: Assessment, Plan." in bodies["page"]
+
+
 def test_a_signed_export_names_the_signer(user, svc, clock):
     session_id = _transcribed(svc, clock)
-    _save(user, session_id, action="sign", reviewed=True)
+    _save(user, session_id, action="sign", reviewed=True, **WRITTEN)
     body = user.get(f"/sessions/{session_id}/export.txt").text
     assert f"Signed by {USER}" in body and "DRAFT" not in body
 
@@ -313,7 +385,7 @@ def test_a_session_without_a_note_has_nothing_to_export(user, svc, clock):
 
 def test_delete_needs_the_date_then_removes_everything(user, svc, clock):
     session_id = _transcribed(svc, clock)
-    _save(user, session_id, action="sign", reviewed=True)
+    _save(user, session_id, action="sign", reviewed=True, **WRITTEN)
     user.submit(f"/sessions/{session_id}/addendum", {"text": "later"},
                 page=f"/sessions/{session_id}")
     audio = svc.storage.get_session(session_id).audio_path

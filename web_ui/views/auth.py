@@ -44,8 +44,10 @@ bp = Blueprint("auth", __name__)
 PUBLIC = {"auth.login", "auth.setup", "device.healthz", "static"}
 SETUP = {"auth.setup", "device.healthz", "static"}
 # Polled by pages in the background: they must not count as activity, or a
-# page left open would never be logged off.
-PASSIVE = {"device.status_json"}
+# page left open would never be logged off. The note editor's background save
+# too: typing is reported by the keepalive, and the save made just before an
+# idle logoff must not keep the unattended login alive.
+PASSIVE = {"device.status_json", "sessions.autosave_note"}
 USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
 SETUP_DONE = "holdnote.setup_done"
 SESSION_KEY = "login"

@@ -4,6 +4,8 @@ The note body comes from ``appliance.notes.render.note_to_text`` /
 ``note_to_markdown`` (and the Markdown escape from the same module), so the
 web page and any other export agree; the facts (date, client, consent) and
 the addenda are added here. File names never contain the client label.
+A template prompt is never printed as note text: a section the clinician
+has not written yet reads "Not completed." (see ``render.section_text``).
 """
 
 from __future__ import annotations

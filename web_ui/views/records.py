@@ -13,11 +13,17 @@ import hashlib
 import json
 import sqlite3
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from appliance import age
-from appliance.errors import IllegalTransitionError, InvalidStateError, SessionNotFoundError
+from appliance.errors import (
+    HoldnoteError,
+    IllegalTransitionError,
+    InvalidStateError,
+    SessionNotFoundError,
+)
+from appliance.notes.render import section_text, unfilled_sections
 from appliance.store.db import (
     Session,
     State,
@@ -38,6 +44,24 @@ MAX_ADDENDUM_CHARS = 20_000
 MAX_LABEL_CHARS = 120
 # The author the overnight job writes on a note it drafted (transcription/job.py).
 SYSTEM_AUTHOR = "holdnote"
+# Background saves are audited once per stretch of editing, not once per pause in
+# typing: the first after this long without a save by the same person.
+AUTOSAVE_AUDIT_GAP = timedelta(minutes=10)
+
+
+class IncompleteNoteError(HoldnoteError, ValueError):
+    """A note cannot be signed while sections are empty or hold only their template prompt."""
+
+    def __init__(self, titles: list[str]):
+        self.titles = titles
+        if len(titles) == 1:
+            state = f"{titles[0]} is empty or still holds only its template prompt"
+        else:
+            named = ", ".join(titles[:-1]) + " and " + titles[-1]
+            state = f"{named} are empty or still hold only their template prompts"
+        super().__init__(
+            f"This note cannot be signed yet: {state}. Write each one (\u201cNot discussed\u201d "
+            "is an answer too) and sign again. Your text is kept below; nothing was signed.")
 
 
 def encrypt_json(value: Any, recipient: age.X25519Recipient) -> bytes:
@@ -160,6 +184,15 @@ class NoteRecord:
         """The note's sections (key, title, text, auto), tolerating missing keys."""
         return [s for s in self.note.get("sections") or [] if isinstance(s, dict)]
 
+    @staticmethod
+    def shown(section: dict) -> str:
+        """A section's text as pages show it: without its template prompt ("" if nothing else)."""
+        return section_text(section)
+
+    def starts_burst(self, author: str, moment: datetime) -> bool:
+        """True when a background save at ``moment`` begins a new stretch of editing by ``author``."""
+        return self.updated_by != author or moment - self.updated_at >= AUTOSAVE_AUDIT_GAP
+
 
 def load_note(storage: Storage, plain: PlainCache, identity: age.X25519Identity,
               session_id: int) -> NoteRecord | None:
@@ -207,12 +240,16 @@ def edited_note(note: dict, texts: dict[str, str]) -> dict:
 
 
 def save_note(storage: Storage, session_id: int, note: dict, base_version: str,
-              recipient: age.X25519Recipient, author: str) -> None:
-    """Store an edited draft, refusing if it was signed or changed since it was loaded."""
+              recipient: age.X25519Recipient, author: str) -> str:
+    """Store an edited draft, refusing if it was signed or changed since it was loaded.
+
+    Returns the new version, which the next save from the same page must name.
+    """
     blob = encrypt_json(note, recipient)
     with storage.connect() as conn:
         _check_editable(note_for_update(conn, session_id), session_id, base_version)
         write_note(conn, session_id, blob, author, storage.now())
+    return version_of(blob)
 
 
 def _check_editable(row, session_id: int, base_version: str) -> None:
@@ -229,7 +266,13 @@ def _check_editable(row, session_id: int, base_version: str) -> None:
 
 def sign_note(storage: Storage, session_id: int, note: dict, base_version: str,
               recipient: age.X25519Recipient, signer: str) -> datetime:
-    """Store the final text and sign it: the note becomes read-only and the session SIGNED."""
+    """Store the final text and sign it: the note becomes read-only and the session SIGNED.
+
+    Refused with :class:`IncompleteNoteError` while a section is empty or holds only its prompt.
+    """
+    missing = unfilled_sections(note)
+    if missing:
+        raise IncompleteNoteError(missing)
     moment = storage.now()
     note = {**note, "status": "signed", "signed_by": signer, "signed_at": iso(moment)}
     blob = encrypt_json(note, recipient)

@@ -8,16 +8,28 @@ from __future__ import annotations
 
 import logging
 
-from flask import Blueprint, Response, abort, flash, g, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    flash,
+    g,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 
 from appliance.access.roles import Access
 from appliance.errors import InvalidStateError, TranscriptFormatError
+from appliance.notes.render import unfilled_sections
 from appliance.store.db import PENDING_STATES, State
 from appliance.transcript import TranscriptResult
 from web_ui.views import access, damage, deletion, export, records, transcript
 from web_ui.views.auth import audit
 from web_ui.views.context import services
-from web_ui.views.formatting import STATE_LABELS, day_bounds, local_date, parse_day
+from web_ui.views.formatting import STATE_LABELS, day_bounds, local_date, parse_day, when
 from web_ui.views.plaincache import Damaged, Where
 
 bp = Blueprint("sessions", __name__)
@@ -140,8 +152,7 @@ def save_note(session_id: int):
     _session_or_404(session_id, Access.OWN)
     identity = svc.keys.identity()
     record = records.load_note(svc.storage, svc.plain, identity, session_id)
-    texts = {key[len("section-"):]: value for key, value in request.form.items()
-             if key.startswith("section-")}
+    texts = _typed()
     if record is None:
         return _rerender(session_id, "This session has no note yet.", 409)
     if record.damaged:
@@ -161,12 +172,60 @@ def save_note(session_id: int):
             records.sign_note(svc.storage, session_id, note, base, svc.keys.recipient(), g.user)
         else:
             records.save_note(svc.storage, session_id, note, base, svc.keys.recipient(), g.user)
+    except records.IncompleteNoteError as error:
+        return _rerender(session_id, str(error), 400, texts)
     except (InvalidStateError, ValueError) as error:
         return _rerender(session_id, str(error), 409, texts)
     audit("note.sign" if signing else "note.edit", session_id)
     flash("Note signed. It is now read-only; later changes are dated addenda."
           if signing else "Draft saved.", "success")
     return redirect(url_for("sessions.show", session_id=session_id) + "#note")
+
+
+def _typed() -> dict[str, str]:
+    """The section texts the form sent, by section key."""
+    return {key[len("section-"):]: value for key, value in request.form.items()
+            if key.startswith("section-")}
+
+
+@bp.route("/sessions/<int:session_id>/note/autosave", methods=["POST"])
+def autosave_note(session_id: int):
+    """The editor's background save while the clinician types (JSON for editor.js).
+
+    Stored encrypted exactly like "Save draft", against the version the page
+    holds; never onto a signed note (409). Audited once per stretch of editing
+    (see ``records.AUTOSAVE_AUDIT_GAP``), not once per pause in typing. Passive
+    for idle logoff (web_ui/views/auth.py): the keepalive reports typing, so the
+    save the idle warning makes does not keep an unattended login alive.
+    """
+    svc = services()
+    _session_or_404(session_id, Access.OWN)
+    record = records.load_note(svc.storage, svc.plain, svc.keys.identity(), session_id)
+    if record is None or record.damaged or record.signed:
+        return jsonify(error=_not_editable(record)), 409
+    base = request.form.get("version", "")
+    if not base:  # without it a save from another window could be overwritten
+        return jsonify(error="The page did not say which version it edits. Reload the page."), 400
+    try:
+        note = records.edited_note(record.note, _typed())
+        version = records.save_note(svc.storage, session_id, note, base, svc.keys.recipient(),
+                                    g.user)
+    except InvalidStateError as error:
+        return jsonify(error=str(error)), 409
+    except ValueError as error:
+        return jsonify(error=str(error).capitalize() + "."), 400
+    moment = svc.storage.now()
+    if record.starts_burst(g.user, moment):
+        audit("note.edit", session_id, detail="autosave")
+    return jsonify(version=version, saved_at=when(moment, "%H:%M"))
+
+
+def _not_editable(record: records.NoteRecord | None) -> str:
+    if record is None:
+        return "This session has no note yet."
+    if record.damaged:
+        return "The stored note cannot be read, so nothing is saved over it."
+    return "This note is signed and can no longer be changed. Add a dated addendum instead."
 
 
 @bp.route("/sessions/<int:session_id>/addendum", methods=["POST"])
@@ -225,6 +284,7 @@ def export_page(session_id: int):
     audit("session.export", session_id, detail="view")
     return render_template("export.html", text=export.as_text(*args),
                            markdown=export.as_markdown(*args),
+                           unfilled=unfilled_sections(context["record"].note),
                            with_transcript=view is not None, **context)
 
 
