@@ -45,6 +45,7 @@ from appliance.errors import (
     StorageError,
     TranscriptionError,
 )
+from appliance.notes import times
 from appliance.store.db import PENDING_STATES, Session, State, Storage, utcnow
 from appliance.store.lifecycle import can_become
 from appliance.transcript import TranscriptResult
@@ -309,7 +310,7 @@ class Job:
 
     def _stopped(self, session: Session, reason: str) -> Outcome:
         done = self.checkpoints.offset(session.id) or 0.0
-        text = f"{reason} ({_clock(done)} done)" if done else reason
+        text = f"{reason} ({times.clock(done)} done)" if done else reason
         self.storage.update_session(session.id, waiting_reason=text)
         log.info("session %s: stopped at %.0f s: %s", session.id, done, reason)
         return Outcome("stopped", reason)
@@ -355,7 +356,7 @@ class Job:
 
         Only times and lengths, never words: the detail is readable without a key.
         """
-        places = ", ".join(f"{_clock(gap.start)} ({gap.duration:.1f} s)" for gap in result.gaps)
+        places = ", ".join(f"{times.clock(gap.start)} ({gap.duration:.1f} s)" for gap in result.gaps)
         detail = f"{result.unreadable_s:.1f} s unreadable at {places}; audio kept"
         self.audit.append(ACTOR, "transcribe.unreadable", session_id=sid, detail=detail)
         log.warning("session %s: %s of the recording could not be read (damaged chunks skipped "
@@ -430,12 +431,6 @@ def _reason(error: Exception) -> str:
     if isinstance(error, OSError) and not isinstance(error, HoldnoteError):
         text = f"cannot read the recording: {error.strerror or error}"
     return text[0].upper() + text[1:]
-
-
-def _clock(seconds: float) -> str:
-    minutes, secs = divmod(round(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
 @contextlib.contextmanager

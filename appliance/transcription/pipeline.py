@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from appliance.errors import AudioFormatError, TranscriptionError
-from appliance.notes import draft, facts, risk
+from appliance.notes import draft, facts, risk, times
 from appliance.transcript import Bookmark, Gap, Segment, Silence, TranscriptResult
 from appliance.transcription import asr, speakers
 from appliance.transcription.reader import RATE, AudioReader
@@ -222,7 +222,7 @@ class Pipeline:
             progress.salvaged = True
             reason = status.reason or "the audio ends early"
             progress.warnings.append(
-                f"Only the first {_clock(progress.seconds)} of the recording could be read: "
+                f"Only the first {times.clock(progress.seconds)} of the recording could be read: "
                 f"{reason}. The transcript covers that part.")
 
     # -- the end: speakers, lines, notes
@@ -300,16 +300,10 @@ def _piece_json(piece: asr.Piece, base: float) -> list:
 
 def _gaps_warning(gaps: list) -> str:
     total = sum(end - start for start, end in gaps)
-    places = ", ".join(_clock(start) for start, _ in gaps[:5]) + (", …" if len(gaps) > 5 else "")
+    places = ", ".join(times.clock(start) for start, _ in gaps[:5]) + (", …" if len(gaps) > 5 else "")
     amount = f"{total:.0f} s" if total >= 1 else "under 1 s"
     return (f"{amount} of the recording could not be read (damaged on the storage; "
             f"at {places}): the transcript marks each place, and the times after it stay true.")
-
-
-def _clock(seconds: float) -> str:
-    minutes, secs = divmod(round(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
 # --- words to lines --------------------------------------------------------------------------
