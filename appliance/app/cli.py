@@ -199,7 +199,7 @@ def cmd_transcribe_file(args: argparse.Namespace) -> int:
     """``holdnote transcribe-file AUDIO --json``."""
     from appliance.transcription import commands
 
-    cfg = config_mod.load(args.config)
+    cfg = commands.with_llm(config_mod.load(args.config), args.llm)
     result = commands.transcribe_file(
         cfg, Path(args.audio), speakers=args.speakers,
         stereo_clinician=args.stereo_clinician, model=args.model,
@@ -207,6 +207,13 @@ def cmd_transcribe_file(args: argparse.Namespace) -> int:
     json.dump(result.to_json(), sys.stdout, indent=2 if args.json else None)
     sys.stdout.write("\n")
     return EXIT_OK
+
+
+def cmd_draft(args: argparse.Namespace) -> int:
+    """``holdnote draft --queued`` (a Redraft) or ``--session ID``: draft notes now."""
+    from appliance.transcription import commands
+
+    return commands.run_drafts(config_mod.load(args.config), session_id=args.session)
 
 
 def cmd_enroll_voice(args: argparse.Namespace) -> int:
@@ -328,8 +335,15 @@ def _transcribe_parsers(sub: argparse._SubParsersAction) -> None:
     one.add_argument("--stereo-clinician", choices=("left", "right"),
                      help="in a stereo file, the channel that carries the clinician")
     one.add_argument("--model", help="model name or CTranslate2 directory")
+    one.add_argument("--llm", help="draft the note with this model: none, bundled-smollm2 "
+                     "or a .gguf path (default: drafting.model)")
     one.add_argument("--json", action="store_true", help="pretty-print the JSON")
     one.set_defaults(func=cmd_transcribe_file)
+    draft = sub.add_parser("draft", help="draft the queued notes now (what Redraft starts)")
+    which = draft.add_mutually_exclusive_group(required=True)
+    which.add_argument("--queued", action="store_true", help="every queued note")
+    which.add_argument("--session", type=int, help="this session's note, queued now")
+    draft.set_defaults(func=cmd_draft)
     enroll = sub.add_parser("enroll-voice", help="store the clinician's voice sample")
     enroll.add_argument("wav", help="a WAV of the clinician speaking alone (up to 10 min)")
     enroll.add_argument("--name", default="clinician", help="profile name (default clinician)")

@@ -44,6 +44,14 @@ _SECTIONS: dict[str, list[tuple[str, str, str]]] = {
 _AUTO_SECTION = {"SOAP": "objective", "DAP": "data", "BIRP": "behavior"}
 
 
+def prompt_for(template: str, key: str) -> str:
+    """The bracketed prompt of a built-in template's section ("" for an unknown one)."""
+    for section_key, _title, prompt in _SECTIONS.get(template.upper(), []):
+        if section_key == key:
+            return prompt
+    return ""
+
+
 def _clock(seconds: float) -> str:
     """m:ss or h:mm:ss, cut to the second as the transcript page shows it."""
     return times.clock(seconds)
@@ -88,13 +96,17 @@ def _flag_lines(flags: Sequence[RiskFlag] | None) -> list[str]:
     if not flags:
         return ["Risk-language flags: none found (an automatic word screen, not a risk assessment)."]
     lines = [f"Risk-language flags ({len(flags)}; automatic, check each against the transcript):"]
-    for flag in flags:
-        kind = f"{flag.category}, denial" if flag.negated else flag.category
-        line = f"  - {_clock(flag.start)} {flag.speaker} ({kind}): “{flag.quote}”"
-        if flag.context:
-            line += f" — in answer to “{flag.context}”"
-        lines.append(line)
+    lines += [f"  - {flag_line(flag)}" for flag in flags]
     return lines
+
+
+def flag_line(flag: RiskFlag) -> str:
+    """One risk flag as the note prints it: time, speaker, kind and the words, verbatim."""
+    kind = f"{flag.category}, denial" if flag.negated else flag.category
+    line = f"{_clock(flag.start)} {flag.speaker} ({kind}): “{flag.quote}”"
+    if flag.context:
+        line += f" — in answer to “{flag.context}”"
+    return line
 
 
 def _bookmark_lines(bookmarks: Sequence[Any]) -> list[str]:
@@ -110,13 +122,25 @@ def _bookmark_lines(bookmarks: Sequence[Any]) -> list[str]:
     return lines
 
 
-def _facts(duration_s, metrics, silences, flags, bookmarks, threshold_s) -> str:
+def facts_text(duration_s, metrics, silences, flags, bookmarks, threshold_s) -> str:
+    """The machine-written facts: duration, talk, silences, risk flags, bookmarks."""
     lines = [f"Recorded duration: {_clock(duration_s)}."]
     lines += _talk_lines(metrics)
     lines += _silence_lines(metrics, silences, threshold_s)
     lines += _flag_lines(flags)
     lines += _bookmark_lines(bookmarks)
     return "\n".join(lines)
+
+
+def _layout(template: str, sections: Sequence[tuple[str, str, str]] | None
+            ) -> tuple[str, list[tuple[str, str, str]], str]:
+    """(name, sections, the facts section's key) of a built-in or a custom template."""
+    if sections is not None:
+        return str(template), [*sections, ("facts", "Session facts", "")], "facts"
+    name = template.upper() if isinstance(template, str) else template
+    if name not in TEMPLATES:
+        raise ValueError(f"template must be one of {', '.join(TEMPLATES)}, got {template!r}")
+    return name, _SECTIONS[name], _AUTO_SECTION[name]
 
 
 def build_draft_note(
@@ -131,6 +155,7 @@ def build_draft_note(
     speakers: Sequence[str],
     clinician: str | None = None,
     silence_threshold_s: float | None = None,
+    sections: Sequence[tuple[str, str, str]] | None = None,
 ) -> dict:
     """A draft note in the practice's template (SOAP, DAP or BIRP).
 
@@ -140,16 +165,16 @@ def build_draft_note(
     sections hold a bracketed prompt (also under ``"prompt"``) for the
     clinician. ``flags=None`` means the screen was turned off. ``bookmarks`` are
     :func:`align_bookmarks` dicts or plain offsets. The note stays
-    ``"status": "draft"`` until the clinician signs it.
+    ``"status": "draft"`` until the clinician signs it. A practice's own template
+    passes its ``sections`` as ``(key, title, prompt)``; the facts then go in a last
+    "Session facts" section.
     """
-    name = template.upper() if isinstance(template, str) else template
-    if name not in TEMPLATES:
-        raise ValueError(f"template must be one of {', '.join(TEMPLATES)}, got {template!r}")
-    facts = _facts(duration_s, metrics, silences, flags, bookmarks, silence_threshold_s)
-    sections = []
-    for key, title, prompt in _SECTIONS[name]:
-        auto = key == _AUTO_SECTION[name]
-        sections.append({
+    name, layout, auto_key = _layout(template, sections)
+    facts = facts_text(duration_s, metrics, silences, flags, bookmarks, silence_threshold_s)
+    note_sections = []
+    for key, title, prompt in layout:
+        auto = key == auto_key
+        note_sections.append({
             "key": key, "title": title, "text": facts if auto else prompt, "auto": auto, "prompt": prompt,
         })
     header = " · ".join(part for part in (
@@ -160,7 +185,8 @@ def build_draft_note(
         f"Speakers: {', '.join(speakers)}" if speakers else "",
     ) if part)
     return {
-        "template": name, "status": "draft", "header": header, "banner": DRAFT_BANNER, "sections": sections,
+        "template": name, "status": "draft", "header": header, "banner": DRAFT_BANNER,
+        "sections": note_sections,
     }
 
 

@@ -47,6 +47,7 @@ _SESSION_COLUMNS = {
     "bookmarks", "error", "progress", "waiting_reason", "recovered_s", "consent",
     "label_enc", "flags_enc", "audio_deleted_at", "transcribed_at",
     "owner_id", "unreadable_s", "end_reason",
+    "drafting", "drafting_reason", "drafting_progress", "draft_template",
 }
 
 
@@ -210,6 +211,10 @@ class Session:
     owner_id: int | None = None
     unreadable_s: float = 0.0
     end_reason: str | None = None
+    drafting: str | None = None
+    drafting_reason: str | None = None
+    drafting_progress: float = 0.0
+    draft_template: str | None = None
 
 
 def _when(text: str | None) -> datetime | None:
@@ -239,6 +244,10 @@ def _session_from_row(row: sqlite3.Row) -> Session:
         owner_id=row["owner_id"],
         unreadable_s=row["unreadable_s"],
         end_reason=row["end_reason"],
+        drafting=row["drafting"],
+        drafting_reason=row["drafting_reason"],
+        drafting_progress=row["drafting_progress"],
+        draft_template=row["draft_template"],
     )
 
 
@@ -496,6 +505,21 @@ class Storage:
             args += [limit, offset]
         with self.read() as conn:
             return [_session_from_row(r) for r in conn.execute(sql, args)]
+
+    def drafts_waiting(self) -> list[Session]:
+        """Unsigned draft sessions whose note waits for the model (queued or interrupted), oldest first."""
+        with self.read() as conn:
+            rows = conn.execute(
+                "SELECT * FROM sessions WHERE drafting IN ('queued', 'drafting') AND state = ? "
+                "AND id NOT IN (SELECT session_id FROM notes WHERE signed_at IS NOT NULL) "
+                "ORDER BY started_at ASC, id", (str(State.DRAFT),)).fetchall()
+        return [_session_from_row(r) for r in rows]
+
+    def count_drafts_failed(self) -> int:
+        """Unsigned sessions whose note could not be drafted (``drafting = 'failed'``)."""
+        with self.read() as conn:
+            return conn.execute("SELECT count(*) FROM sessions WHERE drafting = 'failed' AND state = ?",
+                                (str(State.DRAFT),)).fetchone()[0]
 
     def count_sessions(self, states: tuple[str, ...] | None = None,
                        since: datetime | None = None, until: datetime | None = None,

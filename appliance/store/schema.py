@@ -155,4 +155,19 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (session_id, user_id)
     );
     """,
+    # 5: the drafted note. drafting is NULL until a transcript exists, then
+    # 'queued' (waiting for the model, or a Redraft asked for), 'drafting',
+    # 'done', 'failed' (drafting_reason says why; the transcript and facts stay)
+    # or 'off' (no model configured). draft_template is the template a Redraft
+    # asked for (NULL: the practice's). The overnight job and `holdnote draft`
+    # pick up queued and interrupted drafts from these columns, so they never
+    # decrypt a note to find work.
+    """
+    ALTER TABLE sessions ADD COLUMN drafting TEXT
+        CHECK (drafting IN ('queued', 'drafting', 'done', 'failed', 'off'));
+    ALTER TABLE sessions ADD COLUMN drafting_reason TEXT;
+    ALTER TABLE sessions ADD COLUMN drafting_progress REAL NOT NULL DEFAULT 0;
+    ALTER TABLE sessions ADD COLUMN draft_template TEXT;
+    CREATE INDEX sessions_drafting ON sessions(drafting) WHERE drafting IS NOT NULL;
+"""
 )

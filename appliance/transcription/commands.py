@@ -1,4 +1,4 @@
-"""Transcription entry points: ``transcribe``, ``transcribe-file``, ``enroll-voice``.
+"""Transcription entry points: ``transcribe``, ``transcribe-file``, ``draft``, ``enroll-voice``.
 
 Thin on purpose: the overnight job lives in :mod:`appliance.transcription.job`, the
 shared pipeline in :mod:`appliance.transcription.pipeline`, recognition in
@@ -12,17 +12,19 @@ import logging
 import signal
 import threading
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 
+from appliance import config as config_mod
 from appliance import service
 from appliance.access.keys import KeyStore
-from appliance.errors import AudioFormatError, DeviceLockedError
-from appliance.store.db import DB_NAME, Storage, utcnow
+from appliance.errors import AudioFormatError, ConfigError, DeviceLockedError, DraftingError
+from appliance.store.db import DB_NAME, Storage, iso, utcnow
 from appliance.transcript import TranscriptResult
-from appliance.transcription import asr, checkpoints
+from appliance.transcription import asr, checkpoints, drafts
 from appliance.transcription.job import RECORDER_POLL_S, Job
 from appliance.transcription.pipeline import Pipeline, Settings
 from appliance.transcription.reader import AGE_ARMOR, AGE_MAGIC, RATE, open_audio
@@ -57,11 +59,12 @@ def enroll_voice(cfg, wav_path: Path, name: str = checkpoints.DEFAULT_VOICE) -> 
 
 def transcribe_file(cfg, path: Path, *, speakers: int | None = None,
                     stereo_clinician: str | None = None, model: str | None = None,
-                    recognizer: asr.Recognizer | None = None) -> TranscriptResult:
+                    recognizer: asr.Recognizer | None = None,
+                    language_model=None) -> TranscriptResult:
     """Transcribe one WAV/FLAC file (or an age file, when unlocked): the result.
 
     Nothing is stored. Uses the enrolled clinician voice when the device has
-    one and is unlocked.
+    one and is unlocked, and drafts the note when a language model is configured.
     """
     path = Path(path)
     identity, voice = _file_keys(cfg, path)
@@ -69,7 +72,47 @@ def transcribe_file(cfg, path: Path, *, speakers: int | None = None,
         recognizer = recognizer or asr.recognizer_from_config(cfg, model)
         settings = Settings.from_config(cfg, speakers_count=speakers,
                                         clinician_channel=stereo_clinician, voice=voice)
-        return Pipeline(recognizer, settings).run(reader)
+        result = Pipeline(recognizer, settings).run(reader)
+    return draft_result(cfg, result, language_model)
+
+
+def draft_result(cfg, result: TranscriptResult, language_model=None) -> TranscriptResult:
+    """The result with its note drafted by the configured (or given) model; as is when off.
+
+    A model that cannot be used leaves the facts-and-prompts note, with the reason
+    under ``note.drafting`` (and in the journal): the transcript is never lost to it.
+    """
+    try:
+        model = language_model or drafts.load_model(cfg)
+    except DraftingError as error:
+        log.error("the note is not drafted: %s", error)
+        return replace(result, note=dict(result.note, drafting={"state": "failed",
+                                                                "reason": str(error)}))
+    if model is None:
+        return result
+    note, totals = drafts.draft_in_memory(cfg, result, model, iso(utcnow()))
+    log.info("note drafted: %d statements dropped by the check", totals.dropped)
+    return replace(result, note=note)
+
+
+def with_llm(cfg, llm: str | None):
+    """``cfg`` with ``drafting.model`` replaced (the ``--llm`` option), checked like the file."""
+    if not llm:
+        return cfg
+    data = cfg.model_dump(mode="json")
+    data["drafting"]["model"] = llm
+    try:
+        return config_mod.from_dict(data)
+    except ConfigError as error:
+        reason = error.problems[0].split(": ", 1)[-1] if error.problems else str(error)
+        raise ConfigError(f"--llm {reason}") from None
+
+
+def run_drafts(cfg, session_id: int | None = None, *, language_model=None) -> int:
+    """``holdnote draft``: the queued notes (or one session's, now); the exit code."""
+    stop = threading.Event()
+    with _sigterm_sets(stop):
+        return Job(cfg, stop=stop, language_model=language_model).run_drafts(session_id)
 
 
 def _file_keys(cfg, path: Path) -> tuple[object | None, np.ndarray | None]:

@@ -51,7 +51,8 @@ from appliance.store.lifecycle import can_become
 from appliance.transcript import TranscriptResult
 from appliance.transcription import asr
 from appliance.transcription.checkpoints import Checkpoints, load_voice
-from appliance.transcription.pipeline import Pipeline, Progress, Settings
+from appliance.transcription.drafts import DraftRunner
+from appliance.transcription.pipeline import Pipeline, Progress, Settings, release_memory
 from appliance.transcription.reader import RecordedFormat, open_audio
 
 log = logging.getLogger(__name__)
@@ -109,7 +110,8 @@ class Job:
                  recognizer: asr.Recognizer | Callable[[], asr.Recognizer] | None = None,
                  recorder_status: Callable[[], str | None] | None = None,
                  poll_s: float = RECORDER_POLL_S,
-                 storage: Storage | None = None, keys: KeyStore | None = None):
+                 storage: Storage | None = None, keys: KeyStore | None = None,
+                 language_model=None):
         self.cfg = cfg
         self.now = now
         self.stop = stop or threading.Event()
@@ -119,9 +121,13 @@ class Job:
         self.audit = AuditLog(self.storage)
         self.checkpoints = Checkpoints(self.storage)
         self._recognizer = recognizer
+        self._loads_recognizer = recognizer is None  # then it is ours to unload
         self._recorder_status = recorder_status or self._ask_recorder
         self.poll_s = poll_s
         self.deadline: datetime | None = None
+        # Loaded once per run, on the first note to draft (or the one given: tests, demo).
+        self.drafts = DraftRunner(cfg, self.storage, self.audit, recipient=self.keys.recipient,
+                                  check_continue=self.check_continue, model=language_model)
 
     # -- entry
 
@@ -164,8 +170,9 @@ class Job:
 
     def _run_queue(self, session_id: int | None) -> int:
         queue = self._queue(session_id)
-        if not queue:
-            log.info("no sessions waiting for transcription")
+        drafts = session_id is None and bool(self.storage.drafts_waiting())
+        if not queue and not drafts:
+            log.info("no sessions waiting for transcription or drafting")
             return 0
         try:
             identity = self.keys.identity()
@@ -173,6 +180,11 @@ class Job:
             self._wait_all(queue, LOCKED_REASON)
             log.warning("device locked: %d session(s) left waiting", len(queue))
             return 0
+        code = self._transcribe_all(queue, identity, session_id) if queue else 0
+        self.draft_waiting(identity, session_id)
+        return code
+
+    def _transcribe_all(self, queue: list[Session], identity, session_id: int | None) -> int:
         try:
             recognizer = self.recognizer()
         except ModelNotFoundError as error:
@@ -180,6 +192,39 @@ class Job:
             log.error("%s", error)
             return 1
         return self._process(queue, identity, recognizer, explicit=session_id is not None)
+
+    def draft_waiting(self, identity, only: int | None = None) -> int:
+        """Draft the notes waiting for the model (or one session's); the number drafted.
+
+        Whisper is unloaded first when this job loaded it: the two models need not
+        share the memory the unit allows.
+        """
+        if self._loads_recognizer and self._recognizer is not None and self.storage.drafts_waiting():
+            self._recognizer = None
+            release_memory()
+        try:
+            return self.drafts.run(identity, only)
+        except asr.Stopped as stopped:
+            for session in self.storage.drafts_waiting():
+                self.storage.update_session(session.id, drafting_reason=str(stopped))
+            log.info("drafting stopped: %s", stopped)
+            return 0
+
+    def run_drafts(self, session_id: int | None = None) -> int:
+        """``holdnote draft``: the queued notes (or one session's, queued now); the exit code."""
+        with _single_instance(Path(self.cfg.paths.runtime_dir)) as mine:
+            if not mine:
+                log.warning("another job is running; it drafts the queued notes after its transcripts")
+                return 0
+            if session_id is not None:
+                self.drafts.queue(session_id)
+            try:
+                identity = self.keys.identity()
+            except (DeviceLockedError, NotInitializedError):
+                log.warning("device locked: queued notes wait until it is unlocked")
+                return 0
+            self.draft_waiting(identity, session_id)
+            return 0
 
     def recognizer(self) -> asr.Recognizer:
         """The recognizer given, or the configured model loaded now."""
@@ -337,7 +382,8 @@ class Job:
         flags_enc = age.encrypt(json.dumps(flags).encode(), [recipient])
         self.storage.transition(
             sid, State.DRAFT, progress=1.0, error=None, waiting_reason=None,
-            transcribed_at=self.now(), flags_enc=flags_enc, unreadable_s=result.unreadable_s)
+            transcribed_at=self.now(), flags_enc=flags_enc, unreadable_s=result.unreadable_s,
+            **self.drafts.state_after_transcript())
         self.checkpoints.drop(sid)
         detail = f"{len(result.segments)} segments, {len(result.flags)} flags"
         self.audit.append(ACTOR, "transcribe.done", session_id=sid, detail=detail)

@@ -55,6 +55,8 @@ class Settings:
     clinician_voice: np.ndarray | None = None
     silence_threshold_s: float = 10.0
     template: str = "SOAP"
+    # A practice's own template: its (key, title, prompt) sections; None for SOAP, DAP, BIRP.
+    template_sections: tuple[tuple[str, str, str], ...] | None = None
     risk_flags: bool = True
 
     @classmethod
@@ -69,8 +71,17 @@ class Settings:
             clinician_voice=voice,
             silence_threshold_s=cfg.notes.silence_threshold_seconds,
             template=cfg.notes.template,
+            template_sections=_custom_sections(cfg),
             risk_flags=cfg.notes.risk_flags,
         )
+
+
+def _custom_sections(cfg) -> tuple[tuple[str, str, str], ...] | None:
+    """The configured custom template's sections, each with the prompt the clinician sees."""
+    for template in cfg.notes.custom_templates:
+        if template.name == cfg.notes.template:
+            return tuple((s.key, s.title, s.clinician or f"[{s.instruction}]") for s in template.sections)
+    return None
 
 
 @dataclass
@@ -271,7 +282,7 @@ class Pipeline:
             settings.template, session_date=session_date, duration_s=duration, metrics=metrics,
             silences=silences, flags=flags, bookmarks=marks,
             speakers=list(dict.fromkeys(s.speaker for s in segments)),
-            silence_threshold_s=settings.silence_threshold_s)
+            silence_threshold_s=settings.silence_threshold_s, sections=settings.template_sections)
         return {
             "silences": tuple(Silence(round(x.start, 2), round(x.end, 2)) for x in silences),
             "metrics": metrics,

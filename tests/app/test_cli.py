@@ -272,3 +272,23 @@ def test_record_status_into_a_closed_pipe_ends_quietly(tmp_path, recorder):
         os.close(write_end)
     assert result.stderr == ""
     assert result.returncode == 141  # as a shell reports a program ended by SIGPIPE
+
+
+# --- holdnote draft and transcribe-file --llm ---------------------------------------------------
+
+
+def test_an_llm_that_is_not_a_path_or_a_known_name_is_one_clear_line(tmp_path, cfg):
+    wav = write_noise_wav(tmp_path / "noise.wav")
+    result = holdnote("--config", write_config(cfg, tmp_path), "transcribe-file", str(wav),
+                      "--llm", "qwen2.5")
+    assert_one_line(result, 2, "--llm", "qwen2.5", "bundled-smollm2", ".gguf")
+
+
+def test_drafting_a_session_that_does_not_exist_is_one_clear_line(tmp_path, cfg):
+    result = holdnote("--config", write_config(cfg, tmp_path), "draft", "--session", "41")
+    assert_one_line(result, 1, "41")
+
+
+def test_draft_needs_to_know_which_notes(tmp_path, cfg):
+    result = holdnote("--config", write_config(cfg, tmp_path), "draft")
+    assert result.returncode == 2 and "--queued" in result.stderr

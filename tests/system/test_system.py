@@ -47,8 +47,13 @@ CHECKOUT = "/root/holdnote"
 NEWER_CHECKOUT = "/root/holdnote-next"
 SPEECH_RAW = "/srv/holdnote-test/speech.raw"
 USER, PASSPHRASE = "dr.rivera", "correct horse battery staple"
-ALWAYS_ON = ("holdnote-recorder.service", "holdnote-web.service", "holdnote-transcribe.timer")
-SERVICES = ("holdnote-recorder.service", "holdnote-web.service", "holdnote-transcribe.service")
+# Drafting stays off here (`--llm none`; a fresh install would download Qwen2.5-1.5B):
+# compiling llama.cpp would add minutes;
+# the redraft path unit is installed and enabled all the same.
+ALWAYS_ON = ("holdnote-recorder.service", "holdnote-web.service", "holdnote-transcribe.timer",
+             "holdnote-draft.path")
+SERVICES = ("holdnote-recorder.service", "holdnote-web.service", "holdnote-transcribe.service",
+            "holdnote-draft.service")
 ARTIFACTS = REPO / "test-artifacts" / "system"
 HOLDNOTE = ("runuser", "-u", "holdnote", "--", "/opt/holdnote/bin/holdnote")
 # Words of the JFK clip that even the tiny model gets right.
@@ -294,7 +299,7 @@ def test_00_an_unsupported_release_is_refused_and_nothing_changes(system):
         forky = 'PRETTY_NAME="Debian GNU/Linux forky/sid"\nID=debian\nVERSION_CODENAME=forky\n'
         with fake_os_release(system.vm, forky):
             system.vm.run("touch", marker)
-            done = system.install("--model", "bundled-tiny", "--yes")
+            done = system.install("--model", "bundled-tiny", "--llm", "none", "--yes")
             # Files written since, but the journal (it logs this very command) and the
             # mount points (/run, /tmp: file systems of their own).
             changed = system.vm.sh(
@@ -314,7 +319,7 @@ def test_00_an_unsupported_release_is_refused_and_nothing_changes(system):
 @on_every_release
 def test_01_fresh_install(system):
     with system.step("fresh install"):
-        done = system.install("--model", "bundled-tiny", "--yes")
+        done = system.install("--model", "bundled-tiny", "--llm", "none", "--yes")
         assert done.returncode == 0, done.stdout + done.stderr
         assert "Holdnote is installed and running" in done.stdout
         system.fingerprint = re.search(r"fingerprint ((?:[0-9A-F]{2}:){31}[0-9A-F]{2})",
@@ -349,6 +354,7 @@ def test_02_files_and_sandbox_as_documented(system):
         assert scores["holdnote-recorder.service"] <= 3.5
         assert scores["holdnote-web.service"] <= 2.5
         assert scores["holdnote-transcribe.service"] <= 2.5
+        assert scores["holdnote-draft.service"] <= 2.5
 
 
 @on_every_release

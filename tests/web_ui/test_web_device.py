@@ -7,6 +7,7 @@ from datetime import datetime
 
 import pytest
 
+from appliance import config as config_mod
 from appliance.recorder.control import ControlServer
 from appliance.store.db import State
 from tests.conftest import make_config
@@ -259,3 +260,15 @@ def test_the_recorder_buttons_follow_its_state(user, request, state, enabled, pr
         assert live[cmd] == {"enabled": cmd in enabled, "primary": cmd == primary}
     assert ("unavailable until the recorder is running" in page) is (state == "unavailable")
     assert device.buttons(state) == live
+
+
+def test_healthz_reports_a_drafting_model_that_cannot_be_used(user, healthy, recorder, svc,
+                                                             monkeypatch, tmp_path):
+    data = svc.cfg.model_dump(mode="json")
+    data["drafting"]["model"] = str(tmp_path / "gone.gguf")
+    real = health.problems
+    monkeypatch.setattr(health, "problems", lambda cfg, *rest: real(config_mod.from_dict(data), *rest))
+    response = user.get("/healthz")
+    assert response.status_code == 503 and _checks(response) == ["drafting"]
+    message = response.get_json()["problems"][0]["message"]
+    assert "gone.gguf is missing" in message and "install.sh --llm" in message

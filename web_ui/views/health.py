@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 from appliance import service
 from appliance.config import Config
+from appliance.drafting import runtime
+from appliance.errors import DraftingError
 from appliance.store.db import State, Storage
 from web_ui.views import status
 from web_ui.views.damage import current_damage
@@ -108,6 +110,25 @@ def clock_problem(synchronised: bool | None) -> Problem | None:
                    "Check the network and timedatectl timesync-status.")
 
 
+def drafting_problems(cfg: Config, storage: Storage) -> list[Problem]:
+    """The drafting model cannot be used, or notes could not be drafted.
+
+    Only the file is checked (it exists, is whole, is GGUF): loading a model
+    takes seconds and gigabytes, which a health check must not.
+    """
+    found = []
+    try:
+        runtime.resolve_model(cfg)
+    except DraftingError as error:
+        found.append(Problem("drafting", f"The note-drafting model cannot be used: {error}. "
+                             "Sessions keep their transcripts; their notes wait."))
+    failed = storage.count_drafts_failed()
+    if failed:
+        found.append(Problem("drafting", f"{failed} note{'s' if failed != 1 else ''} could not "
+                             "be drafted: each session says why."))
+    return found
+
+
 def backup_problem(storage: Storage) -> Problem | None:
     """Backups are older than they should be.
 
@@ -122,5 +143,6 @@ def problems(cfg: Config, storage: Storage, recorder: dict, free_bytes: int) -> 
     """Everything that needs IT now, most urgent first."""
     found = [recorder_problem(recorder), disk_problem(cfg, free_bytes),
              *night_job_problems(storage, SERVICES.states()), *damage_problems(storage),
-             clock_problem(CLOCK.synchronised()), backup_problem(storage)]
+             *drafting_problems(cfg, storage), clock_problem(CLOCK.synchronised()),
+             backup_problem(storage)]
     return [problem for problem in found if problem is not None]

@@ -26,7 +26,7 @@ from appliance.errors import InvalidStateError, TranscriptFormatError
 from appliance.notes.render import unfilled_sections
 from appliance.store.db import PENDING_STATES, State
 from appliance.transcript import TranscriptResult
-from web_ui.views import access, damage, deletion, export, records, transcript
+from web_ui.views import access, damage, deletion, drafts, export, records, transcript
 from web_ui.views.auth import audit
 from web_ui.views.context import services
 from web_ui.views.formatting import STATE_LABELS, day_bounds, local_date, parse_day, when
@@ -128,6 +128,8 @@ def _context(session_id: int) -> dict:
                                  record=record),
         "session_date": local_date(session.started_at),
         **access.page_context(session, level),
+        **drafts.page_context(session, record, None if isinstance(view, Damaged) else view,
+                              level == Access.OWN),
     }
 
 
@@ -258,6 +260,12 @@ def details(session_id: int):
     audit("session.edit_details", session_id)
     flash("Session details saved.", "success")
     return redirect(url_for("sessions.show", session_id=session_id))
+
+
+@bp.route("/sessions/<int:session_id>/redraft", methods=["POST"])
+def redraft(session_id: int):
+    """Queue the note to be drafted again in another template (see drafts.py)."""
+    return drafts.redraft(session_id)
 
 
 # --- export ------------------------------------------------------------------------------

@@ -185,11 +185,21 @@ def _talk(metrics: Metrics | None, speakers: _Speakers) -> list[Talk]:
                  wpm.get(n)) for n in names]
 
 
+def start_key(seconds: float) -> str:
+    """A segment's start as the page writes it (``data-start``), so a citation finds its line.
+
+    Citations are exact copies of segment starts: the same float, written the same way
+    on both sides (an integer start stored as ``83`` reads ``83.0`` too).
+    """
+    return repr(float(seconds))
+
+
 def _line_html(line: Line) -> str:
     if line.kind == "segment":
         anchor = f' id="{line.anchor}"' if line.anchor else ""
         flagged = " flagged" if line.flagged else ""
-        return (f'<li class="seg {line.css}{flagged}"{anchor}><a class="ts" '
+        return (f'<li class="seg {line.css}{flagged}"{anchor} data-start="{start_key(line.start)}">'
+                f'<a class="ts" '
                 f'href="#t-{int(line.start)}">{clock(line.start)}</a><span class="spk">'
                 f'{escape(line.speaker)}</span><p class="txt">{escape(line.text)}</p></li>')
     if line.kind == "silence":
