@@ -3,10 +3,12 @@
 One command for an evaluator. In a throw-away working directory it writes a
 configuration, creates the practice keys with a demo login and a TLS
 certificate, serves the web page with gunicorn on ``https://localhost:PORT``,
-runs the real recorder daemon with gpiozero's mock pins and a WAV file as the
-microphone, presses the record button, lets the sample dialogue play through,
-transcribes the session at once with the bundled tiny.en model, and keeps
-serving until Ctrl-C (or SIGTERM), which stops everything it started.
+runs the real recorder daemon with gpiozero's mock pins and WAV files as the
+microphone, presses the record button for the sample dialogue and for each session
+of the shared client series, transcribes them at once with the bundled tiny.en
+model, drafts their notes with the bundled SmolLM2 language model (the job drafts
+after transcribing, as it does overnight), and keeps serving until Ctrl-C (or
+SIGTERM), which stops everything it started.
 """
 
 from __future__ import annotations
@@ -34,12 +36,16 @@ from typing import TextIO
 
 from appliance import config as config_mod
 from appliance import service
+from appliance.app.demo_steps import JobProgress, playlist, why_no_drafting
 from appliance.errors import HoldnoteError
 
 DEMO_USER = "demo"
 MARKER = ".holdnote-demo"
 # The shared sample dialogue (beside the checkout in development and CI).
 SAMPLE = Path(__file__).resolve().parents[3] / "shared/testdata/speech/dialogue/sleep.mono.wav"
+# Three weekly sessions with one client, recorded after the sample so the notes have real content.
+SERIES = tuple(SAMPLE.parents[1] / "series" / f"week{n}.mono.wav" for n in (1, 2, 3))
+LLM = "bundled-smollm2"
 # The sample plays faster than real time so the demo is ready in seconds, not minutes.
 PLAYBACK_SPEED = 8.0
 # Moderate key-slot cost: logging in takes a moment, not a second.
@@ -96,13 +102,14 @@ def runtime_dir(workdir: Path) -> Path:
     return Path(tempfile.mkdtemp(prefix="holdnote-demo-"))
 
 
-def demo_config(workdir: Path, port: int, run_dir: Path) -> config_mod.Config:
+def demo_config(workdir: Path, port: int, run_dir: Path, llm: str = LLM) -> config_mod.Config:
     """The demo's configuration: everything inside ``workdir``, served on localhost only."""
     data = workdir / "data"
     return config_mod.from_dict({
         "paths": {"data_dir": str(data), "runtime_dir": str(run_dir),
                   "recorder_socket": str(run_dir / "recorder.sock")},
         "transcription": {"model": "bundled-tiny"},
+        "drafting": {"model": llm},
         # A small disk must not stop the demo; the sample is a few MB.
         "recorder": {"min_free_mb": 50, "stop_free_mb": 20},
         "web": {"bind": "127.0.0.1", "port": port, "workers": 1,
@@ -128,6 +135,14 @@ def init_keys(cfg: config_mod.Config) -> str:
         DEMO_USER, passphrase)
     AuditLog(storage).append("cli", "keys.init", source="demo", detail=DEMO_USER)
     return passphrase
+
+
+def demo_recordings(workdir: Path) -> list[Path]:
+    """What the demo records: the sample dialogue, then the client series when it is here."""
+    recordings = [demo_audio(workdir)]
+    if recordings[0] == SAMPLE and all(p.is_file() for p in SERIES):
+        recordings += SERIES
+    return recordings
 
 
 def demo_audio(workdir: Path) -> Path:
@@ -228,16 +243,14 @@ def wait_for(demo: Demo, ready: Callable[[], bool], what: str, timeout: float) -
         demo.stop.wait(0.25)
 
 
-def start_recorder(demo: Demo, audio: Path):
-    """The real recorder daemon in a thread, on mock pins, with the WAV file as microphone."""
+def start_recorder(demo: Demo, recordings: list[Path]):
+    """The real recorder daemon in a thread, on mock pins, with the WAV files as microphone."""
     from gpiozero.pins.mock import MockFactory, MockPWMPin
 
-    from appliance.recorder.capture import WavFileSource
     from appliance.recorder.daemon import run_daemon
 
     factory = MockFactory(pin_class=MockPWMPin)
-    source = WavFileSource(audio, speed=PLAYBACK_SPEED,
-                           frames_per_buffer=demo.cfg.audio.frames_per_buffer)
+    source = playlist(recordings, PLAYBACK_SPEED, demo.cfg.audio.frames_per_buffer)
     demo.recorder = threading.Thread(
         target=run_daemon, name="holdnote-demo-recorder", daemon=True,
         kwargs={"cfg": demo.cfg, "pin_factory": factory, "source": source,
@@ -263,14 +276,14 @@ def press_record_button(factory, pin: int) -> None:
     button.drive_high()
 
 
-def record_sample(demo: Demo, factory, seconds: float) -> int:
+def record_sample(demo: Demo, factory, seconds: float, what: str = "dialogue") -> int:
     """Press the button, let the sample play through, return the session id."""
     press_record_button(factory, demo.cfg.gpio.record_button_pin)
     wait_for(demo, lambda: recorder_status(demo).get("state") == "recording",
              "the recording", 15)
     session_id = recorder_status(demo)["session_id"]
     demo.say(f"Recording session {session_id}: the record button was pressed (mock GPIO pin "
-             f"{demo.cfg.gpio.record_button_pin}); {seconds:.0f} s of dialogue play at "
+             f"{demo.cfg.gpio.record_button_pin}); {seconds:.0f} s of {what} play at "
              f"{PLAYBACK_SPEED:g}x speed …")
     # The file source ends the recording itself at the end of the file.
     wait_for(demo, lambda: recorder_status(demo).get("state") == "idle",
@@ -278,17 +291,20 @@ def record_sample(demo: Demo, factory, seconds: float) -> int:
     return session_id
 
 
-def transcribe(demo: Demo, config_path: Path, session_id: int) -> None:
-    """``holdnote transcribe --session ID`` now, as the overnight job would."""
-    demo.say(f"Transcribing session {session_id} with the bundled tiny.en model …")
+def transcribe(demo: Demo, config_path: Path, session_ids: list[int]) -> None:
+    """``holdnote transcribe`` now, as the overnight job would: every recording, then the drafts."""
+    from appliance.store.db import Storage
+
+    progress = JobProgress(demo.say, Storage(demo.cfg.paths.data_dir), session_ids)
     with open(demo.workdir / "transcribe.log", "ab") as log:
         transcriber = demo.transcriber = subprocess.Popen(
             [sys.executable, "-m", "appliance.app.cli", "--config", str(config_path),
-             "transcribe", "--session", str(session_id)],
+             "transcribe"],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             preexec_fn=_die_with_parent,  # noqa: PLW1509 - the only way to set PR_SET_PDEATHSIG
         )
-    wait_for(demo, lambda: transcriber.poll() is not None, "the transcription", 1800)
+    wait_for(demo, lambda: progress.poll() or transcriber.poll() is not None, "the transcription", 1800)
+    progress.poll()
     if demo.stop.is_set():
         raise KeyboardInterrupt
     if transcriber.returncode != 0:
@@ -348,7 +364,12 @@ def run(workdir: Path, port: int, out: TextIO | None = None) -> int:
     check_port_free(port)
     prepare_workdir(workdir)
     cfg = demo_config(workdir, port, runtime_dir(workdir))
+    no_drafting = why_no_drafting(cfg)
+    if no_drafting:
+        cfg = demo_config(workdir, port, Path(cfg.paths.runtime_dir), llm="none")
     demo = Demo(cfg, workdir, out, threading.Event())
+    if no_drafting:
+        demo.say(f"Drafting is off in this demo: {no_drafting}.")
     restore_signals = service.install_stop_signals(demo.stop)
     restore_logging = _log_to_file(workdir / "demo.log")
     try:
@@ -370,7 +391,7 @@ def _run(demo: Demo) -> int:
     write_config(demo.cfg, config_path)
     passphrase = init_keys(demo.cfg)
     fingerprint = init_tls(demo.cfg)
-    audio = demo_audio(demo.workdir)
+    recordings = demo_recordings(demo.workdir)
     start_web(demo)
     url = f"https://localhost:{demo.cfg.web.port}/"
     demo.say(f"Holdnote demo in {demo.workdir}\n\n  web page:    {url}\n"
@@ -378,10 +399,15 @@ def _run(demo: Demo) -> int:
              f"  certificate: SHA-256 {fingerprint}\n"
              "               (your browser warns about the self-signed certificate once)\n"
              f"  logs:        {demo.workdir}/demo.log, web.log, transcribe.log\n")
-    factory = start_recorder(demo, audio)
-    session_id = record_sample(demo, factory, _audio_seconds(audio))
-    transcribe(demo, config_path, session_id)
-    demo.say(f"\nReady: session {session_id} has a draft note: {url}sessions/{session_id}\n"
+    factory = start_recorder(demo, recordings)
+    session_ids = [record_sample(demo, factory, _audio_seconds(audio),
+                                 "dialogue" if n == 0 else f"the client series (week {n})")
+                   for n, audio in enumerate(recordings)]
+    transcribe(demo, config_path, session_ids)
+    session_id, *series = session_ids
+    more = (f"  client series: sessions {', '.join(map(str, series))} (weeks 1–3 with one client)\n"
+            if series else "")
+    demo.say(f"\nReady: session {session_id} has a draft note: {url}sessions/{session_id}\n{more}"
              f"  demo login:  {DEMO_USER} / {passphrase}\n"
              f"  try also:    .venv/bin/holdnote --config {config_path} record status\n"
              "Press Ctrl-C to stop.")

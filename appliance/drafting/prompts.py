@@ -24,13 +24,14 @@ SYSTEM = (
     "If the transcript says nothing for this part, write exactly: - Not discussed."
 )
 # A worked example, so that even a small model sees the shape of an answer.
+# Its words are unlikely in a session, so that a copied example fails the check.
 EXAMPLE_USER = (
     "Transcript:\n[0:05] Clinician: How did the week go?\n"
-    "[0:09] Client: I slept badly, maybe four hours a night.\n"
-    "[0:15] Clinician: Let us try the wind-down routine again this week.\n\n"
+    "[0:09] Client: My canoe club moved to Fridays and I missed it twice.\n"
+    "[0:15] Clinician: Could you ask the club about a weekend group?\n\n"
     "Part: What the client reported.\nRules: Write at most 3 short statements."
 )
-EXAMPLE_ANSWER = "- The client reported sleeping badly, about four hours a night. [0:09]"
+EXAMPLE_ANSWER = "- The client missed the canoe club twice after it moved to Fridays. [0:09]"
 # Tokens kept free besides the transcript: instructions, the example, the answer's frame.
 OVERHEAD_TOKENS = 420
 

@@ -115,6 +115,9 @@ class LanguageModel:
              ) -> LanguageModel:
         """Load the model once (seconds for a large file); :class:`DraftingError` if it cannot."""
         check_model_file(choice.path)
+        # llama.cpp's OpenMP threads spin while they wait; on a Pi busy with the web page
+        # (or two busy cores here) that cost 2-8x in generation speed (measured by the bench).
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
         try:
             from llama_cpp import Llama
         except ImportError:
@@ -129,6 +132,13 @@ class LanguageModel:
                                 "again") from None
         log.info("language model %s loaded (%.0f MB peak memory)", choice.label, peak_rss_mb())
         return cls(llama, choice)
+
+    def reset(self) -> None:
+        """Forget the evaluated prompt, so a transcript drafts the same whatever came before.
+
+        Within one session the sections still share the transcript prefix llama.cpp keeps.
+        """
+        self._llama.reset()
 
     @property
     def context_tokens(self) -> int:

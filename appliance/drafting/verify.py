@@ -41,7 +41,7 @@ _OWN_WORDS = frozenset({
     "counsellor", "counselor", "both", "during", "after", "before", "when", "while", "in",
     "on", "at", "for", "with", "next", "homework", "together", "session", "sessions", "not",
     "no", "also", "then", "later", "earlier", "overall", "they'd", "they're", "they've",
-    "they'll", "she's", "he's", "she'd", "he'd", "it's", "there's",
+    "they'll", "she's", "he's", "she'd", "he'd", "it's", "there's", "speaker", "speakers",
 })
 _QUOTED = re.compile(r"[\"“”]([^\"“”]{2,}?)[\"“”]")
 _WORD = re.compile(r"[a-z0-9]+(?:[.'’-][a-z0-9]+)*")
@@ -86,8 +86,13 @@ def _has(words: str, term: str) -> bool:
     return f" {normalise(term)} " in f" {words} "
 
 
+# Speaker labels ("Speaker 2") name a voice, not a fact: neither a number nor a name.
+_SPEAKER_LABEL = re.compile(r"\bspeaker\s+\d+\b", re.IGNORECASE)
+
+
 def _unsupported(text: str, cited: str, transcript_words: set[str]) -> str | None:
     """The first fact in ``text`` missing from ``cited`` (normalised), as a reason, or None."""
+    text = _SPEAKER_LABEL.sub("speaker", text)
     for number in sorted(_numbers(text) - _numbers(cited)):
         return f"the number {number} is not in the cited lines"
     for quote in _QUOTED.findall(text):

@@ -155,15 +155,15 @@ def _sigterm_sets(event: threading.Event) -> Iterator[None]:
 def run_job(cfg, session_id: int | None = None, overnight: bool = False, *,
             now: Callable[[], datetime] = utcnow, stop: threading.Event | None = None,
             recognizer=None, recorder_status=None,
-            poll_s: float = RECORDER_POLL_S) -> int:
+            poll_s: float = RECORDER_POLL_S, language_model=None) -> int:
     """``holdnote transcribe``: the waiting sessions (or one), oldest first.
 
     ``overnight`` applies retention and the night window. The keyword-only
     arguments are for tests and the demo (a clock, a stop event, an already
-    loaded recognizer, a recorder-status callable).
+    loaded recognizer or language model, a recorder-status callable).
     """
     stop = stop or threading.Event()
     with _sigterm_sets(stop):
         job = Job(cfg, now=now, stop=stop, recognizer=recognizer,
-                  recorder_status=recorder_status, poll_s=poll_s)
+                  recorder_status=recorder_status, poll_s=poll_s, language_model=language_model)
         return job.run(session_id, overnight)

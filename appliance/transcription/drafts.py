@@ -137,6 +137,7 @@ class DraftRunner:
             return False
         self.storage.update_session(sid, drafting="drafting", drafting_reason=None)
         service.status(f"Drafting the note of session {sid}")
+        model.reset()
         lines = facts.transcript_lines(result.segments)
         settings = PracticeSettings.from_config(self.cfg, note["template"])
         drafter = make_drafter(self.cfg, model, settings)
@@ -262,6 +263,7 @@ def make_drafter(cfg, model: LanguageModel, settings: PracticeSettings) -> Draft
 def draft_in_memory(cfg, result: TranscriptResult, model: LanguageModel,
                     moment: str) -> tuple[dict, Totals]:
     """The drafted note of a transcript that is not stored (``transcribe-file``, the bench)."""
+    model.reset()
     settings = PracticeSettings.from_config(cfg)
     note = drafted.start(result.note, settings, None, model.choice.label)
     drafter = make_drafter(cfg, model, settings)

@@ -1,9 +1,9 @@
-"""``holdnote demo``: the whole appliance comes up, produces a note, and stops cleanly.
+"""``holdnote demo``: the whole appliance comes up, produces drafted notes, and stops cleanly.
 
 The end-to-end test runs the demo exactly as ``make demo`` does (a subprocess of the
 ``holdnote`` entry point), logs in with the printed demo login over TLS pinned to the
-printed fingerprint, reads the transcribed session, then sends SIGINT (Ctrl-C) and
-checks that no process, socket or open port is left behind.
+printed fingerprint, reads the transcribed sessions and their drafted notes, then
+sends SIGINT (Ctrl-C) and checks that no process, socket or open port is left behind.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import pytest
 
 from appliance.app import demo
 from appliance.errors import HoldnoteError
+from appliance.store.db import Storage
 from tests.conftest import REPO, need_tool
 from tests.system.webclient import WebClient
 
@@ -109,6 +110,7 @@ def test_demo_records_transcribes_serves_and_stops_cleanly(tmp_path, testdata):
         # Words of the sample dialogue that the tiny model transcribes reliably.
         assert "sleep" in words and "morning" in words
         assert "draft" in words
+        assert_notes_drafted(client, workdir, text)
         # Ctrl-C in a terminal: SIGINT to the whole foreground process group.
         os.killpg(run.proc.pid, signal.SIGINT)
         assert run.proc.wait(timeout=120) == 0
@@ -119,6 +121,24 @@ def test_demo_records_transcribes_serves_and_stops_cleanly(tmp_path, testdata):
     with socket.socket() as probe:
         assert probe.connect_ex(("127.0.0.1", port)) != 0
     assert not (workdir / "run").exists()  # the unlocked key went with it
+
+
+def assert_notes_drafted(client: WebClient, workdir: Path, output: str) -> None:
+    """Every recorded session was drafted by the bundled model, and the page shows it."""
+    recorded = [int(n) for n in re.findall(r"Recording session (\d+)", output)]
+    drafting = [int(n) for n in re.findall(r"Drafting the note of session (\d+) with the bundled SmolLM2",
+                                           output)]
+    assert len(recorded) == 4, output  # the sample dialogue and the client series' three weeks
+    assert sorted(drafting) == sorted(recorded), output
+    storage = Storage(workdir / "data")
+    assert [storage.get_session(n).drafting for n in recorded] == ["done"] * 4
+    pages = [client.get(f"/sessions/{n}").text for n in recorded]
+    assert all('data-testid="drafted-banner"' in page for page in pages)
+    # The sample's risk flags are statements citing their lines; the model's own statements
+    # are in the note or listed as left out by the check, never silently lost.
+    assert 'data-testid="citation"' in pages[0]
+    assert all('data-testid="statement"' in page or 'data-testid="left-out"' in page
+               for page in pages[1:])
 
 
 def test_demo_refuses_a_directory_it_did_not_make(tmp_path):
@@ -152,6 +172,12 @@ def test_demo_config_keeps_everything_in_the_workdir_and_on_localhost(tmp_path):
         assert Path(path).is_relative_to(tmp_path)
     assert (cfg.web.bind, cfg.web.port) == ("127.0.0.1", 9443)
     assert cfg.transcription.model == "bundled-tiny"
+    assert cfg.drafting.model == "bundled-smollm2"
+
+
+def test_demo_records_the_client_series_after_the_sample(tmp_path, testdata):
+    assert [p.name for p in demo.demo_recordings(tmp_path)] == [
+        "sleep.mono.wav", "week1.mono.wav", "week2.mono.wav", "week3.mono.wav"]
 
 
 def test_demo_runtime_dir_stays_short_enough_for_the_socket(tmp_path):

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-ORDER = ("crypto", "recorder", "transcribe", "speakers", "risk", "web")
+ORDER = ("crypto", "recorder", "transcribe", "speakers", "risk", "drafting", "web")
 
 
 def sections(wanted: list[str]) -> list[str]:

@@ -52,6 +52,9 @@ class Counting:
     def count_tokens(self, text: str) -> int:
         return self.model.count_tokens(text)
 
+    def reset(self) -> None:
+        self.model.reset()
+
     def chat(self, messages, *, max_tokens):
         self.calls += 1
         if self.stop_after is not None:
@@ -216,3 +219,26 @@ def test_transcribe_file_json_has_statements_with_citations(cfg, recognizer, smo
             if statement["verified"]:
                 raw = verify.parse.Raw(statement["text"], ())
                 assert raw.text in section["text"]
+
+
+def test_the_overnight_job_transcribes_then_drafts_in_one_run(cfg, storage, keystore, recognizer,
+                                                             smollm2):
+    from datetime import datetime
+
+    from tests.conftest import TESTDATA
+    from tests.transcription.test_asr import load
+    from tests.transcription.test_job import add_session
+
+    audio = load(TESTDATA / "speech" / "series" / "week2.mono.wav")
+    session = add_session(storage, keystore.recipient(), audio)
+    one_am = datetime(2026, 10, 13, 1, 0).astimezone()
+    assert commands.run_job(cfg, overnight=True, now=lambda: one_am, recognizer=recognizer,
+                            recorder_status=lambda: None, language_model=smollm2) == 0
+    after = storage.get_session(session.id)
+    assert (after.state, after.drafting) == (State.DRAFT, "done")
+    note = stored_note(storage, keystore, session.id)
+    transcript = json.loads(age.decrypt(storage.load_transcript(session.id), [keystore.identity()]))
+    starts = {segment["start"] for segment in transcript["segments"]}
+    statements = [s for section in note["sections"] for s in section["statements"]]
+    assert statements and all(set(s["citations"]) <= starts for s in statements)
+    assert render.unfilled_sections(note) == []

@@ -32,6 +32,7 @@ def check(answer_line: str) -> verify.Verdict:
     "- The client started sertraline last month. [1:05]",
     "- The client said \"I slept badly\". [0:09]",
     "- They agreed to try the wind-down routine again. [1:11]",
+    "- Speaker 2 said they slept badly. [0:09]",  # a voice's label is no fact
     "- Sleep was bad and Ana came to stay. [0:09, 1:05]",
 ])
 def test_supported_statements_are_kept_with_their_line_times(line):
