@@ -323,9 +323,15 @@ class Drafting(_Section):
         "PyPI) or the full path of a GGUF file (install.sh --llm puts it there).",
     )
     context_tokens: int = Field(
-        8192, ge=1024, le=32768, description="Model context: transcript chunk + instructions + answer."
+        16384, ge=1024, le=32768,
+        description="Model context: transcript chunk + instructions + answer (capped at what "
+        "the model was trained on; 16384 holds most 50-minute sessions in one chunk).",
     )
-    threads: int = Field(0, ge=0, le=64, description="Threads for the model (0 = one per core).")
+    threads: int = Field(
+        0, ge=0, le=64,
+        description="Threads for the model (0 = one fewer than the cores, leaving one for the "
+        "recorder and the web page).",
+    )
     max_tokens_per_section: int = Field(
         400, ge=32, le=4096, description="Longest answer per section and chunk (a loop is cut here)."
     )

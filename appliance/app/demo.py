@@ -291,6 +291,9 @@ def record_sample(demo: Demo, factory, seconds: float, what: str = "dialogue") -
     return session_id
 
 
+REDRAFT_POLL_S = 1.0
+
+
 def transcribe(demo: Demo, config_path: Path, session_ids: list[int]) -> None:
     """``holdnote transcribe`` now, as the overnight job would: every recording, then the drafts."""
     from appliance.store.db import Storage
@@ -411,5 +414,33 @@ def _run(demo: Demo) -> int:
              f"  demo login:  {DEMO_USER} / {passphrase}\n"
              f"  try also:    .venv/bin/holdnote --config {config_path} record status\n"
              "Press Ctrl-C to stop.")
-    demo.stop.wait()
+    serve_redrafts(demo, config_path)
     return 0
+
+
+def serve_redrafts(demo: Demo, config_path: Path) -> None:
+    """Until stopped, do what holdnote-draft.path does on the appliance: a Redraft on the
+    page writes the request file, and ``holdnote draft --queued`` runs."""
+    request = Path(demo.cfg.paths.runtime_dir) / "draft.request"
+    seen = redraft_stamp(request)
+    while not demo.stop.wait(REDRAFT_POLL_S):
+        stamp = redraft_stamp(request)
+        if stamp == seen or (demo.transcriber is not None and demo.transcriber.poll() is None):
+            continue
+        seen = stamp
+        demo.say("Redraft asked for on the page: drafting the queued notes …")
+        with open(demo.workdir / "transcribe.log", "ab") as log:
+            demo.transcriber = subprocess.Popen(
+                [sys.executable, "-m", "appliance.app.cli", "--config", str(config_path),
+                 "draft", "--queued"],
+                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                preexec_fn=_die_with_parent,  # noqa: PLW1509 - the only way to set PR_SET_PDEATHSIG
+            )
+
+
+def redraft_stamp(request: Path) -> float | None:
+    """When the page last asked for a Redraft (None: never)."""
+    try:
+        return request.stat().st_mtime
+    except OSError:
+        return None

@@ -1,7 +1,7 @@
 """One section at a time: the transcript in chunks that fit the context, every answer checked.
 
 For a section the drafter asks the model once per chunk of transcript lines
-(a 50-minute session is about 9,000 tokens: one or two chunks at 8,192), reads
+(a 50-minute session is about 9,000 tokens: one chunk at the default 16,384), reads
 the statements from each answer (:mod:`parse`), checks each against the lines
 it cites (:mod:`verify`) and keeps the result per statement: verified, marked
 with the reason, or dropped and counted when it cites no transcript line.

@@ -28,6 +28,8 @@ BUNDLED = "bundled-smollm2"
 GGUF_MAGIC = b"GGUF"
 # Smaller than any usable model: a file this small is an interrupted download.
 MIN_MODEL_BYTES = 8 * 1024 * 1024
+# The context of the first, metadata-reading open of a model file.
+PROBE_CONTEXT = 256
 # A line longer than this without a newline is a model running on, not a statement.
 MAX_LINE_CHARS = 600
 
@@ -111,25 +113,26 @@ class LanguageModel:
         self.choice = choice
 
     @classmethod
-    def load(cls, choice: ModelChoice, *, context_tokens: int = 8192, threads: int = 0
+    def load(cls, choice: ModelChoice, *, context_tokens: int = 16384, threads: int = 0
              ) -> LanguageModel:
         """Load the model once (seconds for a large file); :class:`DraftingError` if it cannot."""
         check_model_file(choice.path)
-        # llama.cpp's OpenMP threads spin while they wait; on a Pi busy with the web page
-        # (or two busy cores here) that cost 2-8x in generation speed (measured by the bench).
-        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
         try:
             from llama_cpp import Llama
         except ImportError:
             raise DraftingError("the language-model runtime (llama-cpp-python) is not installed: "
                                 "run 'sudo ./install.sh --llm NAME'") from None
-        try:
-            llama = Llama(model_path=str(choice.path), n_ctx=context_tokens,
-                          n_threads=threads or os.cpu_count() or 1, seed=0, verbose=False)
-        except (ValueError, RuntimeError, OSError) as error:
-            raise DraftingError(f"llama.cpp cannot load {choice.path} ({error}): the file is "
-                                "damaged, truncated or not a language model; download it "
-                                "again") from None
+        # A first look with a small context reads the file's metadata; the weights are
+        # mapped, not copied, so the second open costs no more memory than one.
+        probe = _open(Llama, choice.path, PROBE_CONTEXT, threads)
+        trained = _trained_context(probe)
+        probe.close()
+        if trained and trained < context_tokens:
+            # Beyond the context it was trained on a model loses track: use what it knows.
+            log.info("%s was trained on %d tokens of context: using that, not %d",
+                     choice.label, trained, context_tokens)
+            context_tokens = trained
+        llama = _open(Llama, choice.path, context_tokens, threads)
         log.info("language model %s loaded (%.0f MB peak memory)", choice.label, peak_rss_mb())
         return cls(llama, choice)
 
@@ -171,6 +174,37 @@ class LanguageModel:
         first = first or ended
         prompt_tokens = max(0, int(self._llama.n_tokens) - count)
         return Completion(text, prompt_tokens, count, first - started, ended - first, looped)
+
+
+def default_threads() -> int:
+    """One thread fewer than the cores: one core stays for the recorder and the web page.
+
+    llama.cpp's threads spin while they wait for each other, so a thread that shares
+    its core with other work stalls them all. Measured here on 2 cores (SmolLM2,
+    tokens/s generated): 2 threads 80 on an idle machine but 4 beside other work;
+    1 thread 57 idle and 33 beside other work. (Passive OpenMP waiting is no cure:
+    17 idle with 2 threads.)
+    """
+    return max(1, (os.cpu_count() or 1) - 1)
+
+
+def _open(llama_class, path: Path, context_tokens: int, threads: int):
+    try:
+        return llama_class(model_path=str(path), n_ctx=context_tokens,
+                           n_threads=threads or default_threads(), seed=0, verbose=False)
+    except (ValueError, RuntimeError, OSError) as error:
+        raise DraftingError(f"llama.cpp cannot load {path} ({error}): the file is damaged, "
+                            "truncated or not a language model; download it again") from None
+
+
+def _trained_context(llama) -> int | None:
+    """The context length the GGUF file says the model was trained with, if it says."""
+    metadata = getattr(llama, "metadata", None) or {}
+    arch = metadata.get("general.architecture")
+    try:
+        return int(metadata[f"{arch}.context_length"])
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def _contents(stream: Iterable[dict]) -> Iterable[str]:

@@ -198,3 +198,30 @@ def test_fallback_dialogue_is_16k_mono_speech(tmp_path):
     with wave.open(str(path)) as wav:
         assert (wav.getframerate(), wav.getnchannels(), wav.getsampwidth()) == (16000, 1, 2)
         assert wav.getnframes() / wav.getframerate() > 15
+
+
+def test_a_redraft_on_the_demo_page_runs_the_drafts_as_the_path_unit_would(tmp_path, monkeypatch):
+    import io
+    import time
+
+    cfg = demo.demo_config(tmp_path, 9443, demo.runtime_dir(tmp_path))
+    Path(cfg.paths.runtime_dir).mkdir(parents=True, exist_ok=True)
+    out = io.StringIO()
+    run = demo.Demo(cfg, tmp_path, out, threading.Event())
+    monkeypatch.setattr(demo, "REDRAFT_POLL_S", 0.05)
+    watcher = threading.Thread(target=demo.serve_redrafts, args=(run, tmp_path / "absent.toml"))
+    watcher.start()
+    try:
+        time.sleep(0.2)
+        assert run.transcriber is None  # nothing asked yet
+        (Path(cfg.paths.runtime_dir) / "draft.request").touch()  # what the Redraft button does
+        deadline = time.monotonic() + 10
+        while run.transcriber is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        run.stop.set()
+        watcher.join(5)
+    assert run.transcriber is not None and run.transcriber.args[-2:] == ["draft", "--queued"]
+    run.transcriber.wait(60)
+    assert "Redraft asked for on the page" in out.getvalue()
+    shutil.rmtree(cfg.paths.runtime_dir, ignore_errors=True)

@@ -45,6 +45,7 @@ if __package__ in (None, ""):  # run as a script: make the project importable
 
 from appliance import config as config_mod
 from appliance.drafting import prompts
+from appliance.drafting.runtime import default_threads
 from appliance.notes import draft, facts, risk
 from appliance.transcript import Segment, TranscriptResult
 from tests.bench import bench_risk
@@ -158,8 +159,8 @@ def print_speed(data: dict, baseline: dict[str, tuple[TranscriptResult, float, f
     asr_wall = sum(w for _, w, _ in baseline.values())
     asr_cpu = sum(c for _, _, c in baseline.values())
     asr_per_min = asr_wall / asr_min
-    print(f"\n1. Drafting speed: {data['model']}, {os.cpu_count()} threads, context "
-          f"{data['context_tokens']} tokens, SOAP, {'reference lines' if QUICK else 'tiny.en transcripts'}")
+    print(f"\n1. Drafting speed: {data['model']}, {default_threads()} thread(s) of "
+          f"{os.cpu_count()} cores, context {data['context_tokens']} tokens, SOAP, {'reference lines' if QUICK else 'tiny.en transcripts'}")
     print(f"   baseline: the pipeline with tiny.en on {', '.join(baseline)} ({asr_min:.1f} min of audio): "
           f"{asr_per_min:.1f} s per audio minute by the clock ({asr_cpu / asr_min:.1f} CPU-s)")
     print("   session  min  draft s  CPU-s  ratio  prompt  evaluated tok/s    gen  tok/s calls loops")

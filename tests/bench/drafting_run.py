@@ -64,13 +64,9 @@ class Metered:
         """As the wrapped model."""
         return self.model.count_tokens(text)
 
-    def forget(self) -> None:
-        """Empty llama.cpp's cache, so that a session's draft does not depend on the one before.
-
-        Greedy answers still differ with what the cache held (the same prompt evaluated
-        in other batches rounds differently), so each session starts from an empty cache.
-        """
-        self.model._llama.reset()  # the bench looks inside on purpose
+    def reset(self) -> None:
+        """As the wrapped model: llama.cpp's cache emptied, as before every session's draft."""
+        self.model.reset()
 
     def chat(self, messages: list[dict], *, max_tokens: int) -> Completion:
         """The wrapped model's answer; the tokens found in llama.cpp's cache are counted."""
@@ -98,7 +94,6 @@ def transcript_tokens(model: Metered, result: TranscriptResult) -> int:
 
 def draft_one(cfg, model: Metered, result: TranscriptResult) -> dict:
     """One note drafted, with its cost."""
-    model.forget()
     first = len(model.calls)
     started, cpu = time.perf_counter(), _cpu_seconds()
     note, totals = drafts.draft_in_memory(cfg, result, model, MOMENT)  # type: ignore[arg-type]

@@ -121,3 +121,9 @@ def test_a_model_that_answers_nonsense_leaves_not_discussed_and_says_why(smollm2
     assert all(s["text"].startswith("Not discussed.") for s in drafted)
     assert totals.dropped > 0 and not any(s["statements"] for s in drafted)
     assert "could not be used" in drafts._reason_after(note)
+
+
+@pytest.mark.slow
+def test_a_context_beyond_what_the_model_was_trained_on_is_capped(smollm2):
+    model = runtime.LanguageModel.load(smollm2.choice, context_tokens=16384)
+    assert model.context_tokens == 8192  # SmolLM2's GGUF says llama.context_length = 8192
