@@ -132,6 +132,9 @@ class DraftRunner:
         try:
             result = self._transcript(sid, identity)
             note = self._working_note(session, identity, result, model)
+            settings = PracticeSettings.from_config(self.cfg, note["template"])
+            specs = [s for s in settings.sections(note["template"])
+                     if s.drafted and s.key not in note["drafting"].get("done", [])]
         except (DraftingError, CryptoError, TranscriptFormatError, ValueError) as error:
             self._give_up(sid, str(error))
             return False
@@ -139,10 +142,7 @@ class DraftRunner:
         service.status(f"Drafting the note of session {sid}")
         model.reset()
         lines = facts.transcript_lines(result.segments)
-        settings = PracticeSettings.from_config(self.cfg, note["template"])
         drafter = make_drafter(self.cfg, model, settings)
-        specs = [s for s in settings.sections(note["template"])
-                 if s.drafted and s.key not in note["drafting"].get("done", [])]
         try:
             for spec in specs:
                 self.check_continue(sid)
@@ -154,6 +154,9 @@ class DraftRunner:
         except InvalidStateError:  # signed while it was being drafted: the signed note stands
             self.storage.update_session(sid, drafting="done", drafting_reason=SIGNED_FIRST)
             log.info("session %s: signed before its draft was finished; drafting stopped", sid)
+            return False
+        except (RuntimeError, ValueError) as error:  # llama.cpp failing mid-answer, a context too small
+            self._give_up(sid, f"the model failed while drafting ({error}); what was drafted is kept")
             return False
         return True
 

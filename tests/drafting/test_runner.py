@@ -242,3 +242,25 @@ def test_the_overnight_job_transcribes_then_drafts_in_one_run(cfg, storage, keys
     statements = [s for section in note["sections"] for s in section["statements"]]
     assert statements and all(set(s["citations"]) <= starts for s in statements)
     assert render.unfilled_sections(note) == []
+
+
+def test_a_model_failing_mid_answer_fails_the_draft_not_the_session(cfg, storage, keystore,
+                                                                   smollm2, monkeypatch):
+    def broken(**_options):
+        raise RuntimeError("llama_decode returned -1")
+
+    monkeypatch.setattr(smollm2._llama, "create_chat_completion", broken)
+    session, _ = stored_draft(storage, keystore.recipient(), "week1")
+    assert job(cfg, storage, keystore, smollm2).run_drafts() == 0
+    after = storage.get_session(session.id)
+    assert (after.state, after.drafting) == (State.DRAFT, "failed")
+    assert "the model failed while drafting (llama_decode returned -1)" in after.drafting_reason
+    assert storage.load_transcript(session.id) is not None
+
+
+def test_a_template_removed_from_the_config_gives_one_reason(tmp_path, storage, keystore, smollm2):
+    session, _ = stored_draft(storage, keystore.recipient(), "week1")
+    storage.update_session(session.id, draft_template="Couples")  # asked for, then removed
+    job(drafting_config(tmp_path), storage, keystore, smollm2).run_drafts()
+    after = storage.get_session(session.id)
+    assert after.drafting == "failed" and "no template named 'Couples'" in after.drafting_reason
