@@ -430,13 +430,17 @@ def test_concurrent_setups_make_one_account_and_tell_the_others(app, svc):
         thread.start()
     for thread in threads:
         thread.join()
-    statuses = sorted(r.status_code for r in responses.values())
-    assert statuses == [200, 200, 200, 200]
+    # A loser is told someone else set the device up; or, when three or more attempts from
+    # one address overlap before the first is settled, the failure guard asks it to wait a
+    # second (it lets through only as many concurrent attempts as its rule allows). Never a 500.
+    assert all(r.status_code in (200, 429) for r in responses.values())
     winners = [n for n, r in responses.items() if "recovery-key" in r.text]
     assert len(winners) == 1
     assert [u.username for u in svc.keys.users()] == winners
     for name in set(names) - set(winners):
-        assert "set up a moment ago by someone else" in responses[name].text
+        told = responses[name].text
+        assert ("set up a moment ago by someone else" in told if responses[name].status_code == 200
+                else "before trying again" in told)
 
 
 def test_idle_logoffs_and_expired_logins_are_audited_once(user, app, svc, clock, cfg):
