@@ -421,7 +421,9 @@ def _run(demo: Demo) -> int:
 def serve_redrafts(demo: Demo, config_path: Path) -> None:
     """Until stopped, do what holdnote-draft.path does on the appliance: a Redraft on the
     page writes the request file, and ``holdnote draft --queued`` runs."""
-    request = Path(demo.cfg.paths.runtime_dir) / "draft.request"
+    from web_ui.views.drafts import REQUEST_FILE
+
+    request = Path(demo.cfg.paths.runtime_dir) / REQUEST_FILE
     seen = redraft_stamp(request)
     while not demo.stop.wait(REDRAFT_POLL_S):
         stamp = redraft_stamp(request)

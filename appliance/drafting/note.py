@@ -113,8 +113,7 @@ def statement_line(statement: Mapping) -> str:
     return f"{statement['text']} ({cites})" if cites else str(statement["text"])
 
 
-def put_section(note: dict, key: str, statements: Sequence[Mapping], dropped: int,
-                facts: str = "") -> bool:
+def put_section(note: dict, key: str, statements: Sequence[Mapping], dropped: int) -> bool:
     """Put one section's statements into ``note``; True when its text was (re)written.
 
     The text changes only while the clinician has not typed in the section.
@@ -126,13 +125,13 @@ def put_section(note: dict, key: str, statements: Sequence[Mapping], dropped: in
         return False
     verified = [statement_line(s) for s in statements if s.get("verified")]
     body = "\n".join(verified) or NOT_DISCUSSED
-    text = _join(body, facts if section.get("auto") else "", section.get("clinician") or "")
+    text = _join(body, facts_of(note) if section.get("auto") else "", section.get("clinician") or "")
     section["text"] = section["machine_text"] = text
     return True
 
 
 def facts_of(note: Mapping) -> str:
-    """The facts text the note was laid out with (for :func:`put_section`)."""
+    """The facts text the note was laid out with."""
     for section in note.get("sections", []):
         if section.get("auto"):
             text = str(section.get("machine_text") or "")

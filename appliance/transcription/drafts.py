@@ -198,7 +198,7 @@ class DraftRunner:
         current = self._stored_note(session.id, identity)
         if current is not None and (current.get("drafting") or {}).get("state") == "drafting":
             note = current
-        drafted.put_section(note, key, statements, dropped, drafted.facts_of(note))
+        drafted.put_section(note, key, statements, dropped)
         note["drafting"].setdefault("done", []).append(key)
         self._save(session.id, note)
         total = len([s for s in note["sections"] if s.get("drafted")]) or 1
@@ -274,7 +274,7 @@ def draft_in_memory(cfg, result: TranscriptResult, model: LanguageModel,
     totals = Totals(audio_s=result.duration_s)
     for spec in (s for s in settings.sections() if s.drafted):
         statements, section = section_statements(drafter, lines, spec, note, result)
-        drafted.put_section(note, spec.key, statements, section.dropped, drafted.facts_of(note))
+        drafted.put_section(note, spec.key, statements, section.dropped)
         totals.add(section)
     totals.sessions = 1
     return drafted.finish(note, moment), totals

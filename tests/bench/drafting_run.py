@@ -27,6 +27,7 @@ from appliance.drafting.settings import PracticeSettings
 from appliance.notes import facts
 from appliance.transcript import TranscriptResult
 from appliance.transcription import drafts
+from tests.support.llm import ModelProxy
 
 MOMENT = "2026-10-05T20:00:00+00:00"
 
@@ -47,26 +48,12 @@ def _common_prefix(a: list[int], b: list[int]) -> int:
     return count
 
 
-class Metered:
+class Metered(ModelProxy):
     """A :class:`LanguageModel` that records, per call, how many prompt tokens were evaluated."""
 
     def __init__(self, model: LanguageModel):
-        self.model = model
-        self.choice = model.choice
+        super().__init__(model)
         self.calls: list[dict] = []
-
-    @property
-    def context_tokens(self) -> int:
-        """As the wrapped model."""
-        return self.model.context_tokens
-
-    def count_tokens(self, text: str) -> int:
-        """As the wrapped model."""
-        return self.model.count_tokens(text)
-
-    def reset(self) -> None:
-        """As the wrapped model: llama.cpp's cache emptied, as before every session's draft."""
-        self.model.reset()
 
     def chat(self, messages: list[dict], *, max_tokens: int) -> Completion:
         """The wrapped model's answer; the tokens found in llama.cpp's cache are counted."""

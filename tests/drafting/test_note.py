@@ -26,7 +26,7 @@ def machine_note(template: str = "SOAP") -> dict:
 def fill_all(note: dict, statements: list[dict]) -> dict:
     for section in note["sections"]:
         if section["drafted"]:
-            drafted.put_section(note, section["key"], statements, 0, drafted.facts_of(note))
+            drafted.put_section(note, section["key"], statements, 0)
     return note
 
 

@@ -23,6 +23,7 @@ from appliance.store.db import State
 from appliance.transcription import commands
 from appliance.transcription.job import Job
 from tests.drafting.conftest import drafting_config, stored_draft
+from tests.support.llm import ModelProxy
 
 pytestmark = [pytest.mark.usefixtures("recovery_key"), pytest.mark.slow]
 
@@ -36,24 +37,14 @@ def stored_note(storage, keystore, sid: int) -> dict:
     return json.loads(age.decrypt(storage.load_note(sid)["note_enc"], [keystore.identity()]))
 
 
-class Counting:
+class Counting(ModelProxy):
     """The real model, counting its answers; can ask the job to stop after the first one,
     or do something else then (``then``)."""
 
     def __init__(self, model: LanguageModel, stop_after: threading.Event | None = None,
                  then=None):
-        self.model, self.calls, self.stop_after, self.then = model, 0, stop_after, then
-        self.choice = model.choice
-
-    @property
-    def context_tokens(self) -> int:
-        return self.model.context_tokens
-
-    def count_tokens(self, text: str) -> int:
-        return self.model.count_tokens(text)
-
-    def reset(self) -> None:
-        self.model.reset()
+        super().__init__(model)
+        self.calls, self.stop_after, self.then = 0, stop_after, then
 
     def chat(self, messages, *, max_tokens):
         self.calls += 1
@@ -61,7 +52,7 @@ class Counting:
             self.stop_after.set()
         if self.then is not None and self.calls == 1:
             self.then()
-        return self.model.chat(messages, max_tokens=max_tokens)
+        return super().chat(messages, max_tokens=max_tokens)
 
 
 def test_a_queued_note_is_drafted_and_every_statement_rests_on_a_transcript_line(
@@ -192,8 +183,8 @@ def test_the_model_is_loaded_once_for_every_note_of_the_run(cfg, storage, keysto
 
 
 def test_with_drafting_off_a_new_transcript_says_so(tmp_path):
-    from tests.conftest import make_config
     from appliance.transcription.drafts import OFF_REASON, DraftRunner
+    from tests.conftest import make_config
 
     runner = DraftRunner(make_config(tmp_path), None, None, recipient=None, check_continue=None)
     assert runner.state_after_transcript() == {"drafting": "off", "drafting_reason": OFF_REASON,

@@ -22,7 +22,7 @@ from flask import abort, flash, redirect, request, url_for
 from werkzeug.exceptions import BadRequest
 
 from appliance.access.roles import Access
-from appliance.config import BUILT_IN_TEMPLATES
+from appliance.drafting.settings import PracticeSettings
 from appliance.store.db import Session, State
 from web_ui.views import access, records
 from web_ui.views.auth import audit
@@ -201,8 +201,7 @@ def _statement(item: Mapping, starts: Mapping[str, str]) -> Statement:
 
 def templates() -> tuple[str, ...]:
     """The templates the clinician can redraft in: built-in ones, then the practice's own."""
-    custom = services().cfg.notes.custom_templates
-    return (*BUILT_IN_TEMPLATES, *(t.name for t in custom))
+    return tuple(PracticeSettings.from_config(services().cfg).template_names())
 
 
 def redraft_form(session: Session, note: Mapping) -> RedraftForm:
