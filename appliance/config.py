@@ -217,10 +217,18 @@ class Transcription(_Section):
 class Speakers(_Section):
     """Who spoke when."""
 
-    count: int = Field(2, ge=1, le=6, description="Speakers in a mono recording.")
+    count: int | Literal["auto"] = Field(
+        2, description='Speakers in a mono recording: 1 to 6, or "auto" to estimate 1 to 4.')
     clinician_name: str = Field(
         "Clinician", min_length=1, max_length=60, description="Label for the clinician."
     )
+
+    @field_validator("count")
+    @classmethod
+    def _count_range(cls, value: int | str) -> int | str:
+        if isinstance(value, int) and not 1 <= value <= 6:
+            raise ValueError('give 1 to 6 speakers, or "auto"')
+        return value
 
 
 class CustomSection(_Section):

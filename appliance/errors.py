@@ -176,6 +176,13 @@ class AudioFormatError(TranscriptionError, ValueError):
     """The audio file is empty, corrupt or in an unsupported format."""
 
 
+class SpeakerModelError(TranscriptionError):
+    """The speaker-embedding model file is missing or damaged.
+
+    A session is still transcribed: its lines are left unlabelled, with this reason.
+    """
+
+
 class TranscriptFormatError(HoldnoteError, ValueError):
     """A stored transcript result cannot be read: malformed, or from a newer Holdnote.
 

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -192,6 +192,16 @@ class TranscriptResult:
     def speakers(self) -> tuple[str, ...]:
         """The speakers' names in the order they first speak."""
         return tuple(dict.fromkeys(segment.speaker for segment in self.segments))
+
+    def clinician_label(self, configured: str, enrolled: Iterable[str] = ()) -> str:
+        """The speaker label of the clinician's lines in this transcript.
+
+        ``configured`` (``speakers.clinician_name``) where it appears, else the first
+        enrolled voice's name that does (a voice enrolled as "Dr Rivera" labels
+        its lines so), else ``configured``.
+        """
+        names = self.speakers
+        return next((name for name in (configured, *enrolled) if name in names), configured)
 
     def to_json(self) -> dict:
         """The stored (and ``transcribe-file --json``) form: a JSON-able dict.

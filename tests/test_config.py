@@ -197,3 +197,13 @@ def test_check_config_reads_holdnote_config(tmp_path):
     result = run_cli("check-config", env={**os.environ, config.ENV_VAR: str(bad)})
     assert result.returncode == 2
     assert "web.port" in result.stderr
+
+
+def test_speaker_count_is_one_to_six_or_auto(tmp_path):
+    path = tmp_path / "holdnote.toml"
+    path.write_text('[speakers]\ncount = "auto"\n')
+    assert config.load(path).speakers.count == "auto"
+    for bad in ("0", "7", '"several"'):
+        path.write_text(f"[speakers]\ncount = {bad}\n")
+        with pytest.raises(ConfigError, match="speakers.count"):
+            config.load(path)

@@ -217,14 +217,39 @@ def cmd_draft(args: argparse.Namespace) -> int:
 
 
 def cmd_enroll_voice(args: argparse.Namespace) -> int:
-    """``holdnote enroll-voice WAV``: store the clinician's voice profile, encrypted."""
+    """``holdnote enroll-voice WAV --name NAME``: store a voice profile, encrypted."""
     from appliance.transcription import commands
 
     cfg = config_mod.load(args.config)
     commands.enroll_voice(cfg, Path(args.wav), name=args.name)
     audit_cli(cfg, "voice.enroll", args.name)
-    print(f"Voice profile for {args.name} stored.")
+    print(f"Voice profile for {args.name} stored: a speaker whose voice clearly matches it "
+          "is labelled with that name.")
     return EXIT_OK
+
+
+def cmd_voices(args: argparse.Namespace) -> int:
+    """``holdnote voices [--remove NAME]``: list or remove the enrolled voice profiles."""
+    from appliance.transcription import commands
+
+    cfg = config_mod.load(args.config)
+    if args.remove:
+        commands.remove_voice(cfg, args.remove)
+        audit_cli(cfg, "voice.remove", args.remove)
+        print(f"Voice profile {args.remove} removed.")
+        return EXIT_OK
+    names = commands.voice_list(cfg)
+    print("\n".join(names) if names else "No voices enrolled (holdnote enroll-voice WAV --name NAME).")
+    return EXIT_OK
+
+
+def speaker_count(text: str) -> int | str:
+    """``--speakers``: a count from 1 to 6, or ``auto``."""
+    if text == "auto":
+        return text
+    if text.isdigit() and 1 <= int(text) <= 6:
+        return int(text)
+    raise argparse.ArgumentTypeError(f"{text!r} is not a speaker count: give 1 to 6 or auto")
 
 
 def cmd_web(args: argparse.Namespace) -> int:
@@ -331,7 +356,8 @@ def _transcribe_parsers(sub: argparse._SubParsersAction) -> None:
     job.set_defaults(func=cmd_transcribe)
     one = sub.add_parser("transcribe-file", help="transcribe one audio file to JSON")
     one.add_argument("audio", help="WAV, FLAC or an age file (when unlocked)")
-    one.add_argument("--speakers", type=int, help="speakers in a mono recording")
+    one.add_argument("--speakers", type=speaker_count,
+                     help="speakers in a mono recording: 1 to 6, or auto (default: speakers.count)")
     one.add_argument("--stereo-clinician", choices=("left", "right"),
                      help="in a stereo file, the channel that carries the clinician")
     one.add_argument("--model", help="model name or CTranslate2 directory")
@@ -344,10 +370,27 @@ def _transcribe_parsers(sub: argparse._SubParsersAction) -> None:
     which.add_argument("--queued", action="store_true", help="every queued note")
     which.add_argument("--session", type=int, help="this session's note, queued now")
     draft.set_defaults(func=cmd_draft)
-    enroll = sub.add_parser("enroll-voice", help="store the clinician's voice sample")
-    enroll.add_argument("wav", help="a WAV of the clinician speaking alone (up to 10 min)")
-    enroll.add_argument("--name", default="clinician", help="profile name (default clinician)")
+    enroll = sub.add_parser("enroll-voice", help="store a clinician's voice sample")
+    enroll.add_argument("wav", help="a WAV of one person speaking alone, 5 s to 10 min")
+    enroll.add_argument("--name", default="clinician", type=voice_name,
+                        help="the name that labels this voice in transcripts (default "
+                        "clinician, shown as speakers.clinician_name)")
     enroll.set_defaults(func=cmd_enroll_voice)
+    voices = sub.add_parser("voices", help="list (or remove) the enrolled voices")
+    voices.add_argument("--remove", metavar="NAME", help="forget this voice profile")
+    voices.set_defaults(func=cmd_voices)
+
+
+def voice_name(text: str) -> str:
+    """``--name``: what a transcript line shows, so 1-60 printable characters."""
+    text = text.strip()
+    if not 1 <= len(text) <= 60 or not text.isprintable():
+        raise argparse.ArgumentTypeError("a voice name is 1 to 60 printable characters")
+    # Names the labelling gives by itself would make an enrolled voice indistinguishable.
+    if text.casefold() in ("client", "unknown") or text.casefold().startswith("speaker "):
+        raise argparse.ArgumentTypeError(f"{text!r} is a label Holdnote gives unknown voices; "
+                                         "use the clinician's name")
+    return text
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -36,7 +36,7 @@ from typing import TextIO
 
 from appliance import config as config_mod
 from appliance import service
-from appliance.app.demo_steps import JobProgress, playlist, why_no_drafting
+from appliance.app.demo_steps import JobProgress, enroll_series_clinician, playlist, why_no_drafting
 from appliance.errors import HoldnoteError
 
 DEMO_USER = "demo"
@@ -395,6 +395,8 @@ def _run(demo: Demo) -> int:
     passphrase = init_keys(demo.cfg)
     fingerprint = init_tls(demo.cfg)
     recordings = demo_recordings(demo.workdir)
+    if len(recordings) > 1:
+        demo.say(enroll_series_clinician(demo.cfg, recordings[1], demo.workdir))
     start_web(demo)
     url = f"https://localhost:{demo.cfg.web.port}/"
     demo.say(f"Holdnote demo in {demo.workdir}\n\n  web page:    {url}\n"

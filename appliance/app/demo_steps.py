@@ -74,3 +74,37 @@ class JobProgress:
         if (sid, step) not in self.said:
             self.said.add((sid, step))
             self.say(text)
+
+
+# The series clinician's voice, enrolled under this name, labels their lines in the demo.
+DEMO_VOICE = "Dr Rivera"
+
+
+def enroll_series_clinician(cfg: config_mod.Config, week1_mono: Path, workdir: Path) -> str:
+    """Enroll the client series' clinician from the week-1 lavalier (their own microphone).
+
+    What a practice does once per clinician with ``holdnote enroll-voice``: the
+    series sessions then show that name instead of "Speaker 1". Returns what to say.
+    """
+    import wave
+
+    import numpy as np
+    from faster_whisper import decode_audio
+
+    from appliance.transcription import commands
+
+    stereo, rttm = week1_mono.with_name("week1.stereo.wav"), week1_mono.with_name("week1.rttm")
+    left, _ = decode_audio(str(stereo), split_stereo=True)
+    turns = [line.split() for line in rttm.read_text().splitlines() if line.startswith("SPEAKER")]
+    sample = np.concatenate([left[int(float(t[3]) * 16000):int((float(t[3]) + float(t[4])) * 16000)]
+                             for t in turns if t[7] == "clinician"])
+    path = workdir / "clinician-voice.wav"
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(16000)
+        out.writeframes((np.clip(sample, -1, 1) * 32767).astype("<i2").tobytes())
+    commands.enroll_voice(cfg, path, name=DEMO_VOICE)
+    path.unlink()
+    return (f"Enrolled the series clinician's voice as {DEMO_VOICE} (as `holdnote enroll-voice "
+            f"--name` does): their lines in the series carry that name.")

@@ -15,11 +15,12 @@ import numpy as np
 from appliance import age
 from appliance.errors import CryptoError
 from appliance.store.db import Storage, iso
+from appliance.store.voices import DEFAULT_VOICE
 from appliance.transcription.pipeline import Progress
+from appliance.transcription.speakers import CLINICIAN
 
 log = logging.getLogger(__name__)
 
-DEFAULT_VOICE = "clinician"
 
 
 class Checkpoints:
@@ -65,9 +66,14 @@ class Checkpoints:
             conn.execute("DELETE FROM checkpoints WHERE session_id = ?", (session_id,))
 
 
+# Version 2: CAM++ embeddings. Version 1 held MFCC statistics, which the
+# current labelling cannot compare; such a profile is skipped until enrolled again.
+_VOICE_VERSION = 2
+
+
 def save_voice(storage: Storage, recipient, profile: np.ndarray, name: str = DEFAULT_VOICE) -> None:
     """Store (or replace) a voice profile, encrypted to ``recipient``."""
-    payload = json.dumps({"version": 1, "embedding": [float(v) for v in profile]})
+    payload = json.dumps({"version": _VOICE_VERSION, "embedding": [float(v) for v in profile]})
     with storage.connect() as conn:
         conn.execute(
             "INSERT INTO voice_profiles(name, profile_enc, created_at) VALUES(?, ?, ?) "
@@ -76,17 +82,39 @@ def save_voice(storage: Storage, recipient, profile: np.ndarray, name: str = DEF
             (name, age.encrypt(payload.encode(), [recipient]), iso(storage.now())))
 
 
-def load_voice(storage: Storage, identity, name: str = DEFAULT_VOICE) -> np.ndarray | None:
-    """The enrolled voice profile, or None (nobody enrolled, or it cannot be read)."""
+def delete_voice(storage: Storage, name: str) -> bool:
+    """Remove a voice profile; False when there is none by that name."""
     with storage.connect() as conn:
-        row = conn.execute("SELECT profile_enc FROM voice_profiles WHERE name = ?",
-                           (name,)).fetchone()
-    if row is None:
-        return None
+        return conn.execute("DELETE FROM voice_profiles WHERE name = ?", (name,)).rowcount > 0
+
+
+def load_voices(storage: Storage, identity) -> dict[str, np.ndarray]:
+    """Every readable voice profile, by the label its speaker gets.
+
+    The profile named "clinician" labels its speaker ``speakers.CLINICIAN`` (shown
+    as the configured clinician name); any other profile its own name. A profile
+    that cannot be read, or was made by the older method, is left out with a
+    warning in the journal.
+    """
+    with storage.connect() as conn:
+        rows = conn.execute("SELECT name, profile_enc FROM voice_profiles ORDER BY name").fetchall()
+    voices = {}
+    for row in rows:
+        profile = _read_voice(row["name"], row["profile_enc"], identity)
+        if profile is not None:
+            voices[CLINICIAN if row["name"] == DEFAULT_VOICE else row["name"]] = profile
+    return voices
+
+
+def _read_voice(name: str, blob: bytes, identity) -> np.ndarray | None:
     try:
-        data = json.loads(age.decrypt(row["profile_enc"], [identity]))
+        data = json.loads(age.decrypt(blob, [identity]))
+        if data.get("version") != _VOICE_VERSION:
+            log.warning("voice profile %r was enrolled with the older speaker method; "
+                        "enroll it again (holdnote enroll-voice) to name that speaker", name)
+            return None
         return np.asarray(data["embedding"], dtype=np.float64)
     except (CryptoError, ValueError, KeyError, TypeError) as error:
-        log.warning("voice profile %r unreadable (%s): speakers stay unnamed; enroll again", name,
-                    error)
+        log.warning("voice profile %r unreadable (%s): that speaker stays unnamed; enroll again",
+                    name, error)
         return None

@@ -23,6 +23,7 @@ from appliance import service
 from appliance.access.keys import KeyStore
 from appliance.errors import AudioFormatError, ConfigError, DeviceLockedError, DraftingError
 from appliance.store.db import DB_NAME, Storage, iso, utcnow
+from appliance.store.voices import voice_names
 from appliance.transcript import TranscriptResult
 from appliance.transcription import asr, checkpoints, drafts
 from appliance.transcription.job import RECORDER_POLL_S, Job
@@ -57,26 +58,39 @@ def enroll_voice(cfg, wav_path: Path, name: str = checkpoints.DEFAULT_VOICE) -> 
     log.info("voice profile %r stored (%.0f s sample)", name, len(audio) / RATE)
 
 
-def transcribe_file(cfg, path: Path, *, speakers: int | None = None,
+def voice_list(cfg) -> list[str]:
+    """The enrolled voice profiles' names (``holdnote voices``)."""
+    return voice_names(Storage(cfg.paths.data_dir))
+
+
+def remove_voice(cfg, name: str) -> None:
+    """Forget one voice profile; an unknown name is a :class:`ConfigError` listing the known ones."""
+    if not checkpoints.delete_voice(Storage(cfg.paths.data_dir), name):
+        known = ", ".join(voice_list(cfg)) or "none"
+        raise ConfigError(f"no voice profile named {name!r} (enrolled: {known})")
+
+
+def transcribe_file(cfg, path: Path, *, speakers: int | str | None = None,
                     stereo_clinician: str | None = None, model: str | None = None,
                     recognizer: asr.Recognizer | None = None,
                     language_model=None) -> TranscriptResult:
     """Transcribe one WAV/FLAC file (or an age file, when unlocked): the result.
 
-    Nothing is stored. Uses the enrolled clinician voice when the device has
-    one and is unlocked, and drafts the note when a language model is configured.
+    Nothing is stored. Uses the enrolled voices when the device has some and
+    is unlocked, and drafts the note when a language model is configured.
     """
     path = Path(path)
-    identity, voice = _file_keys(cfg, path)
+    identity, voices = _file_keys(cfg, path)
     with open_audio(path, [identity] if identity else None) as reader:
         recognizer = recognizer or asr.recognizer_from_config(cfg, model)
         settings = Settings.from_config(cfg, speakers_count=speakers,
-                                        clinician_channel=stereo_clinician, voice=voice)
+                                        clinician_channel=stereo_clinician, voices=voices)
         result = Pipeline(recognizer, settings).run(reader)
-    return draft_result(cfg, result, language_model)
+    return draft_result(cfg, result, language_model, enrolled=list(voices))
 
 
-def draft_result(cfg, result: TranscriptResult, language_model=None) -> TranscriptResult:
+def draft_result(cfg, result: TranscriptResult, language_model=None,
+                 enrolled: list[str] | None = None) -> TranscriptResult:
     """The result with its note drafted by the configured (or given) model; as is when off.
 
     A model that cannot be used leaves the facts-and-prompts note, with the reason
@@ -90,7 +104,7 @@ def draft_result(cfg, result: TranscriptResult, language_model=None) -> Transcri
                                                                 "reason": str(error)}))
     if model is None:
         return result
-    note, totals = drafts.draft_in_memory(cfg, result, model, iso(utcnow()))
+    note, totals = drafts.draft_in_memory(cfg, result, model, iso(utcnow()), enrolled or ())
     log.info("note drafted: %d statements dropped by the check", totals.dropped)
     return replace(result, note=note)
 
@@ -115,10 +129,10 @@ def run_drafts(cfg, session_id: int | None = None, *, language_model=None) -> in
         return Job(cfg, stop=stop, language_model=language_model).run_drafts(session_id)
 
 
-def _file_keys(cfg, path: Path) -> tuple[object | None, np.ndarray | None]:
-    """(identity, voice profile) from this device, where available."""
+def _file_keys(cfg, path: Path) -> tuple[object | None, dict[str, np.ndarray]]:
+    """(identity, enrolled voices) from this device, where available."""
     if not (Path(cfg.paths.data_dir) / DB_NAME).exists():
-        return None, None
+        return None, {}
     storage = Storage(cfg.paths.data_dir)
     keys = KeyStore.for_config(cfg, storage)
     try:
@@ -126,8 +140,8 @@ def _file_keys(cfg, path: Path) -> tuple[object | None, np.ndarray | None]:
     except DeviceLockedError:
         if _is_age(path):
             raise
-        return None, None
-    return identity, checkpoints.load_voice(storage, identity)
+        return None, {}
+    return identity, checkpoints.load_voices(storage, identity)
 
 
 def _is_age(path: Path) -> bool:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from appliance import age, service
@@ -28,6 +28,7 @@ from appliance.drafting.settings import PracticeSettings, SectionSpec
 from appliance.errors import CryptoError, DraftingError, InvalidStateError, TranscriptFormatError
 from appliance.notes import facts
 from appliance.store.db import Session, State, Storage, iso
+from appliance.store.voices import voice_names
 from appliance.transcript import TranscriptResult
 
 log = logging.getLogger(__name__)
@@ -142,7 +143,9 @@ class DraftRunner:
         service.status(f"Drafting the note of session {sid}")
         model.reset()
         lines = facts.transcript_lines(result.segments)
-        drafter = make_drafter(self.cfg, model, settings)
+        clinician = result.clinician_label(self.cfg.speakers.clinician_name,
+                                           voice_names(self.storage))
+        drafter = make_drafter(self.cfg, model, settings, clinician)
         try:
             for spec in specs:
                 self.check_continue(sid)
@@ -254,22 +257,30 @@ def section_statements(drafter: Drafter, lines: list, spec: SectionSpec, note: d
     return statements, section
 
 
-def make_drafter(cfg, model: LanguageModel, settings: PracticeSettings) -> Drafter:
-    """A drafter as the configuration asks (``drafting.method`` "auto": by the model's size)."""
+def make_drafter(cfg, model: LanguageModel, settings: PracticeSettings,
+                 clinician: str | None = None) -> Drafter:
+    """A drafter as the configuration asks (``drafting.method`` "auto": by the model's size).
+
+    ``clinician`` is the label of the clinician's lines (default ``speakers.clinician_name``).
+    """
     method = cfg.drafting.method
     if method == "auto":
         method = "lines" if model.choice.small else "summary"
     return Drafter(model, settings, max_tokens=cfg.drafting.max_tokens_per_section,
-                   method=method, clinician=cfg.speakers.clinician_name)
+                   method=method, clinician=clinician or cfg.speakers.clinician_name)
 
 
 def draft_in_memory(cfg, result: TranscriptResult, model: LanguageModel,
-                    moment: str) -> tuple[dict, Totals]:
-    """The drafted note of a transcript that is not stored (``transcribe-file``, the bench)."""
+                    moment: str, enrolled: Iterable[str] = ()) -> tuple[dict, Totals]:
+    """The drafted note of a transcript that is not stored (``transcribe-file``, the bench).
+
+    ``enrolled`` are the device's voice names, which may label the clinician's lines.
+    """
     model.reset()
     settings = PracticeSettings.from_config(cfg)
     note = drafted.start(result.note, settings, None, model.choice.label)
-    drafter = make_drafter(cfg, model, settings)
+    drafter = make_drafter(cfg, model, settings,
+                           result.clinician_label(cfg.speakers.clinician_name, enrolled))
     lines = facts.transcript_lines(result.segments)
     totals = Totals(audio_s=result.duration_s)
     for spec in (s for s in settings.sections() if s.drafted):

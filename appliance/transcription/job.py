@@ -50,7 +50,7 @@ from appliance.store.db import PENDING_STATES, Session, State, Storage, utcnow
 from appliance.store.lifecycle import can_become
 from appliance.transcript import TranscriptResult
 from appliance.transcription import asr
-from appliance.transcription.checkpoints import Checkpoints, load_voice
+from appliance.transcription.checkpoints import Checkpoints, load_voices
 from appliance.transcription.drafts import DraftRunner
 from appliance.transcription.pipeline import Pipeline, Progress, Settings, release_memory
 from appliance.transcription.reader import RecordedFormat, open_audio
@@ -287,8 +287,8 @@ class Job:
         progress = self.checkpoints.load(session.id, identity) or self._fresh(session)
         if progress.offset:
             log.info("session %s: resuming at %.0f s", session.id, progress.seconds)
-        voice = load_voice(self.storage, identity) if session.channels == 1 else None
-        pipeline = Pipeline(recognizer, Settings.from_config(self.cfg, voice=voice))
+        voices = load_voices(self.storage, identity) if session.channels == 1 else {}
+        pipeline = Pipeline(recognizer, Settings.from_config(self.cfg, voices=voices))
         recipient = self.keys.recipient()
         expected = max(session.duration_s or 0.0, session.recovered_s or 0.0)
         # A recording the recorder was cut off from may end in a torn chunk (not damage).

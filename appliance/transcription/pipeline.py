@@ -24,12 +24,12 @@ import ctypes
 import datetime as dt
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from appliance.errors import AudioFormatError, TranscriptionError
+from appliance.errors import AudioFormatError, SpeakerModelError, TranscriptionError
 from appliance.notes import draft, facts, risk, times
 from appliance.transcript import Bookmark, Gap, Segment, Silence, TranscriptResult
 from appliance.transcription import asr, speakers
@@ -39,6 +39,8 @@ log = logging.getLogger(__name__)
 
 # A pause this long inside one Whisper segment starts a new transcript line.
 LINE_GAP_S = 1.5
+# A word is given the speaker of (at most) its last this-many seconds.
+WORD_SPEECH_S = 0.5
 # Stereo files whose channels differ by less than this (dB below the signal)
 # are one microphone copied to both sides, and are labelled as mono.
 DUAL_MONO_DB = -30.0
@@ -49,10 +51,12 @@ class Settings:
     """Everything the pipeline needs from the configuration, decided once."""
 
     window_s: float = 600.0
-    speaker_count: int = 2
+    speaker_count: int | str = 2  # or "auto"
     clinician_channel: str = "left"
     clinician_name: str = speakers.CLINICIAN
-    clinician_voice: np.ndarray | None = None
+    # Enrolled voices by the label a matching speaker gets (speakers.CLINICIAN for
+    # the profile named "clinician", which is shown as clinician_name).
+    voices: Mapping[str, np.ndarray] = field(default_factory=dict)
     silence_threshold_s: float = 10.0
     template: str = "SOAP"
     # A practice's own template: its (key, title, prompt) sections; None for SOAP, DAP, BIRP.
@@ -60,15 +64,16 @@ class Settings:
     risk_flags: bool = True
 
     @classmethod
-    def from_config(cls, cfg, *, speakers_count: int | None = None,
-                    clinician_channel: str | None = None, voice=None) -> Settings:
+    def from_config(cls, cfg, *, speakers_count: int | str | None = None,
+                    clinician_channel: str | None = None,
+                    voices: Mapping[str, np.ndarray] | None = None) -> Settings:
         """From the configuration, with ``transcribe-file`` overrides."""
         return cls(
             window_s=cfg.transcription.window_minutes * 60.0,
             speaker_count=speakers_count or cfg.speakers.count,
             clinician_channel=clinician_channel or cfg.audio.clinician_channel,
             clinician_name=cfg.speakers.clinician_name,
-            clinician_voice=voice,
+            voices=dict(voices or {}),
             silence_threshold_s=cfg.notes.silence_threshold_seconds,
             template=cfg.notes.template,
             template_sections=_custom_sections(cfg),
@@ -122,6 +127,10 @@ class Progress:
         packed = data.pop("embeddings", None)
         progress = cls(**data)
         if packed:
+            if packed["shape"][-1] != speakers.EMBEDDING_SIZE:
+                # Saved by the older voice features: those windows must be embedded again.
+                raise ValueError(f"embeddings of {packed['shape'][-1]} values, not "
+                                 f"{speakers.EMBEDDING_SIZE} (an older speaker model)")
             raw = np.frombuffer(base64.b64decode(packed["data"]), dtype="<f4")
             progress.embeddings = raw.reshape(packed["shape"]).copy()
         return progress
@@ -215,7 +224,15 @@ class Pipeline:
         return "stereo"
 
     def _embed(self, progress: Progress, mono: np.ndarray, regions, base: float) -> None:
-        embeddings, windows = speakers.embed_windows(mono, regions)
+        try:
+            embeddings, windows = speakers.embed_windows(mono, regions)
+        except SpeakerModelError as error:
+            # The words matter more than who said them: transcribe on, unlabelled.
+            warning = f"Speakers are not labelled: {error}."
+            if warning not in progress.warnings:
+                log.error("%s", warning)
+                progress.warnings.append(warning)
+            return
         if not len(windows):
             return
         progress.windows += [[round(s + base, 3), round(e + base, 3)] for s, e in windows]
@@ -249,6 +266,10 @@ class Pipeline:
             warnings.append(_gaps_warning(progress.gaps))
         if not segments:
             warnings.append("No speech was recognised in this recording.")
+        elif self.settings.speaker_count == "auto" and progress.mode == "mono":
+            voices = len({turn.speaker for turn in turns})
+            warnings.append(f"Speakers were counted automatically: {voices} voice"
+                            f"{'s' if voices != 1 else ''} found. Check the labels.")
         facts = self._notes(segments, duration, bookmarks, progress.gaps,
                             session_date or dt.date.today())  # noqa: DTZ011 - the local date
         return TranscriptResult(
@@ -265,7 +286,7 @@ class Pipeline:
         if progress.embeddings is None or not len(progress.windows):
             return []
         return cluster_mono(progress.embeddings, progress.windows, progress.regions,
-                            self.settings.speaker_count, self.settings.clinician_voice)
+                            self.settings.speaker_count, self.settings.voices)
 
     def _notes(self, segments: list[Segment], duration: float, bookmarks: Sequence[float],
                gaps: list, session_date) -> dict:
@@ -326,7 +347,9 @@ def _word_labels(words: list, turns: list[speakers.Turn]) -> list[str]:
         return [speakers.UNKNOWN] * len(words)
     starts = [t.start for t in turns]
     labels = []
-    for start, end, *_ in words:
+    for first, end, *_ in words:
+        # Whisper stretches a word back over the pause before it: its speech is at its end.
+        start = max(first, end - WORD_SPEECH_S)
         low = max(0, bisect.bisect_left(starts, start - 30.0) - 1)
         high = bisect.bisect_right(starts, end + 2.0)
         labels += speakers.assign_segments([(start, end)], turns[low:high])
@@ -358,12 +381,12 @@ def _line(items: list, display: Callable[[str], str]) -> Segment:
 
 # --- mono clustering over the whole recording ------------------------------------------------
 
-def cluster_mono(embeddings: np.ndarray, windows: list, regions: list, count: int,
-                 voice: np.ndarray | None) -> list[speakers.Turn]:
+def cluster_mono(embeddings: np.ndarray, windows: list, regions: list, count: int | str,
+                 voices: Mapping[str, np.ndarray]) -> list[speakers.Turn]:
     """Speaker turns from embeddings gathered window by window.
 
     :func:`speakers.diarize_mono` needs the whole recording in memory; here the
     embeddings were computed a window at a time and only they (about 10 KB a
     minute) are kept, then clustered once over the whole recording.
     """
-    return speakers.cluster_embeddings(embeddings, windows, regions, count, voice)
+    return speakers.cluster_embeddings(embeddings, windows, regions, count, voices)

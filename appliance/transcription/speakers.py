@@ -1,58 +1,31 @@
 """Speaker labelling: who spoke when.
 
-Stereo recordings (a lavalier per person) are labelled by channel energy; mono
-recordings by clustering voice embeddings, with the clinician named only when an
-enrolled voice sample clearly matches one cluster. Everything is numpy, runs on a
-Raspberry Pi and downloads nothing.
+Stereo recordings (a lavalier per person) are labelled by channel energy
+(sleep 0.4 %, quiet 0.5 % DER). Mono recordings, the usual table microphone,
+by voice embeddings: CAM++ (:mod:`appliance.transcription.voice.model`, an ONNX
+model shipped with the project, run by onnxruntime) of 1.5 s windows inside the
+speech regions, grouped by k-means (:mod:`appliance.transcription.voice.cluster`,
+where the choice is measured), then smoothed into turns. A cluster is named
+only when an enrolled voice clearly matches it; otherwise speakers are
+"Speaker 1", "Speaker 2", ... Nothing is downloaded.
 
-How the method was chosen (DER %, collar 0.25 s, from ``tests/bench/bench_speakers.py``
-and a development set of 7 extra espeak-ng dialogues with same-gender voice pairs;
-three kinds of speech regions: reference / own energy VAD / reference regions
-bridged over gaps < 2 s and padded 0.4 s, as Silero VAD in faster-whisper gives):
-
-- Stereo, frame energy difference with 0.5 s median smoothing: sleep 0.4, quiet 0.5.
-- Mono, mean DER over the 11 dialogues (three region kinds) / mean over the six
-  AMI clips with two or more speakers (reference regions):
-
-  =====================================================  ==================  =====
-  variant                                                dialogues           AMI
-  =====================================================  ==================  =====
-  k-means++ (10 restarts), MFCC mean+std + 3 pitch stats 7.6 / 5.2 / 12.6    35
-  spherical k-means, same features                       2.6 / 3.0 / 12.3    41
-  AHC (average linkage, cosine), same features           2.4 / 1.6 / 11.6    39
-  AHC + spherical k-means refinement, same features      1.8 / 1.7 / 10.3    37
-  AHC + refinement, MFCC mean+std + median pitch (kept)  1.8 / 1.6 / 9.9     35
-  ... MFCC mean+std only                                 1.9 / 1.8 / 9.5     33
-  ... MFCC mean + pitch (no spreads)                     4.6 / 10 / 20       33
-  ... + delta-MFCC spreads                               2.7 / 1.9 / 12      39
-  ... PCA to 3/5/10 dims before clustering               worse or equal
-  ... windows 1.0/0.5 s, 2.0/1.0 s, 3.0/1.0 s            8.6/4.4/21 .. 2.3/2.4/10
-  ... median smoothing over 5 windows instead of 3       1.5 / 1.2 / 10.6    37
-  ... split regions at pauses >= 0.5 s first             1.9 / 1.8 / 9.4     32
-  =====================================================  ==================  =====
-
-  The kept variant stays within a point of the best on every column; pitch is
-  kept because it does not depend on the microphone, which matters when an
-  enrollment sample is recorded apart from the session. As implemented (short
-  windows left out of the fit, every window then given its nearest centroid)
-  it scores 2.4 / 1.6 / 9.9 and 31 on AMI; the test dialogues sleep and quiet
-  score 0.0 with reference regions and 0.2 / 0.0 with the energy VAD. With
-  coarse regions the remaining error is mostly false alarm on the padding, not
-  confusion: labelling every window from the reference scores 6.7 there.
-- Every variant scored 0 confusion on the mixed-gender pairs; the errors are on
-  the same-gender pairs, worst on two close male espeak voices (13 / 8 / 21).
+Until this model, mono labelling clustered MFCC and pitch statistics; that
+method is kept as the benchmark's baseline (``tests/bench/speakers_mfcc.py``),
+and ``make bench`` prints both side by side.
 """
 
 from __future__ import annotations
 
 import itertools
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from appliance.errors import AudioFormatError
+from appliance.transcription.voice import cluster
+from appliance.transcription.voice import model as voice_model
 
 log = logging.getLogger(__name__)
 
@@ -366,94 +339,16 @@ def _louder_channel(clinician, client, span, sample_rate) -> str:
     return CLINICIAN if difference > 0 else CLIENT
 
 
-# --- mono: frame features --------------------------------------------------------------
-
-_HOP_S = 0.01
-_WIN = 400  # 25 ms analysis window at 16 kHz
-_N_FFT = 512
-_N_MELS = 40
-_N_MFCC = 20
-_PITCH_MIN_HZ, _PITCH_MAX_HZ = 60.0, 400.0
-_VOICING = 0.45  # normalised autocorrelation peak above which a frame is voiced
-_FEATURE_CHUNK = 2000  # 20 s of frames at a time keeps peak memory near 100 MB
-
-
-@dataclass(frozen=True)
-class _Frames:
-    """Per-frame (10 ms) features of a recording."""
-
-    mfcc: np.ndarray  # (frames, _N_MFCC); column 0 is log energy
-    db: np.ndarray  # (frames,) level in dB
-    pitch: np.ndarray  # (frames,) log2 F0, NaN where unvoiced
-
-
-def _mel_filters() -> np.ndarray:
-    """Triangular mel filterbank 60-7600 Hz, shape (_N_MELS, _N_FFT // 2 + 1)."""
-    def to_mel(hz):
-        return 2595 * np.log10(1 + hz / 700)
-
-    edges = 700 * (10 ** (np.linspace(to_mel(60.0), to_mel(7600.0), _N_MELS + 2) / 2595) - 1)
-    bins = np.fft.rfftfreq(_N_FFT, 1 / SAMPLE_RATE)
-    rising = (bins[None, :] - edges[:-2, None]) / (edges[1:-1, None] - edges[:-2, None])
-    falling = (edges[2:, None] - bins[None, :]) / (edges[2:, None] - edges[1:-1, None])
-    return np.maximum(0, np.minimum(rising, falling))
-
-
-def _dct_matrix() -> np.ndarray:
-    n = np.arange(_N_MELS)
-    k = np.arange(_N_MFCC)[:, None]
-    return np.cos(np.pi * k * (2 * n + 1) / (2 * _N_MELS)) * np.sqrt(2 / _N_MELS)
-
-
-def _frame_features(audio: np.ndarray) -> _Frames:
-    hop = round(_HOP_S * SAMPLE_RATE)
-    total = max(1, len(audio) // hop)
-    filters, dct = _mel_filters(), _dct_matrix()
-    parts = [
-        _chunk_features(audio, hop, first, min(total, first + _FEATURE_CHUNK), filters, dct)
-        for first in range(0, total, _FEATURE_CHUNK)
-    ]
-    return _Frames(*(np.concatenate(column) for column in zip(*parts, strict=True)))
-
-
-def _chunk_features(audio, hop, first, last, filters, dct):
-    size = 4 * hop  # 40 ms, so the pitch search sees two periods of a low voice
-    needed = (last - first - 1) * hop + size
-    piece = audio[first * hop : first * hop + needed].astype(np.float64)
-    piece = np.pad(piece, (0, needed - len(piece)))
-    frames = np.lib.stride_tricks.sliding_window_view(piece, size)[::hop]
-    frames = frames - frames.mean(axis=1, keepdims=True)
-    db = 10 * np.log10(np.mean(frames**2, axis=1) + 1e-10)
-    short = frames[:, :_WIN]
-    emphasised = short - 0.97 * np.concatenate([short[:, :1], short[:, :-1]], axis=1)
-    spectrum = np.abs(np.fft.rfft(emphasised * np.hamming(_WIN), _N_FFT)) ** 2
-    mfcc = np.log(spectrum @ filters.T + 1e-8) @ dct.T
-    return mfcc, db, _pitch(frames)
-
-
-def _pitch(frames: np.ndarray) -> np.ndarray:
-    """log2 F0 per frame by normalised autocorrelation; NaN where unvoiced."""
-    size = frames.shape[1]
-    n_fft = 1 << int(np.ceil(np.log2(2 * size)))
-    window = np.hanning(size)
-    acf = np.fft.irfft(np.abs(np.fft.rfft(frames * window, n_fft)) ** 2, n_fft)[:, :size]
-    # Divide out the window's own autocorrelation so long lags are not penalised.
-    window_acf = np.correlate(window, window, "full")[size - 1 :]
-    acf = acf / np.maximum(window_acf, 1e-3) / np.maximum(acf[:, :1] / window_acf[0], 1e-12)
-    low, high = int(SAMPLE_RATE / _PITCH_MAX_HZ), int(SAMPLE_RATE / _PITCH_MIN_HZ)
-    lag = low + np.argmax(acf[:, low:high], axis=1)
-    peak = acf[np.arange(len(acf)), lag]
-    return np.where(peak > _VOICING, np.log2(SAMPLE_RATE / lag), np.nan)
-
-
 # --- mono: windows, embeddings, enrollment ------------------------------------------------
 
 _WINDOW_S = 1.5
 _WINDOW_HOP_S = 0.75
 _MIN_REGION_S = 0.1  # shorter regions carry no usable voice and are skipped
-_ACTIVE_DB = 30.0  # frames this far below a window's loudest are pauses, not voice
-EMBEDDING_SIZE = 2 * (_N_MFCC - 1) + 1
+EMBEDDING_SIZE = voice_model.EMBEDDING_SIZE
 _MIN_ENROLL_SPEECH_S = 5.0
+# Below this many windows (about 15 s of speech) any two halves of one voice differ
+# too much to tell a second voice: JFK's 11 s split 0.74-0.77 alike.
+_TWO_VOICE_MIN_WINDOWS = 20
 
 
 def _clean_regions(regions: Sequence, duration_s: float) -> list[tuple[float, float]]:
@@ -477,58 +372,35 @@ def _region_windows(start: float, end: float) -> list[tuple[float, float]]:
     return [(f, min(f + _WINDOW_S, end)) for f in firsts]
 
 
-def _pool(frames: _Frames, window: tuple[float, float], offset_s: float) -> np.ndarray:
-    """One raw embedding: MFCC means and spreads and median pitch of a window's voice.
-
-    ``frames`` start at ``offset_s`` into the recording.
-    """
-    first = max(0, round((window[0] - offset_s) / _HOP_S))
-    last = min(len(frames.db), max(round((window[1] - offset_s) / _HOP_S), first + 1))
-    db = frames.db[first:last]
-    active = db > db.max() - _ACTIVE_DB
-    mfcc = frames.mfcc[first:last][active, 1:]  # c0 is loudness: distance to the mic, not voice
-    pitch = frames.pitch[first:last][active]
-    voiced = pitch[~np.isnan(pitch)]
-    f0 = np.median(voiced) if len(voiced) >= 3 else np.nan
-    return np.concatenate([mfcc.mean(axis=0), mfcc.std(axis=0), [f0]])
-
-
 def embed_windows(
     audio: np.ndarray, regions: Sequence, sample_rate: int = SAMPLE_RATE
 ) -> tuple[np.ndarray, list[tuple[float, float]]]:
-    """Raw voice embeddings of ~1.5 s windows (hop 0.75 s) inside ``regions``.
+    """Voice embeddings of ~1.5 s windows (hop 0.75 s) inside ``regions``.
 
     Returns ``(embeddings, windows)``: one row of ``EMBEDDING_SIZE`` values per
-    window (19 MFCC means, 19 MFCC spreads, median log2 pitch; NaN pitch where a
-    window has no voiced frame) and each window's ``(start_s, end_s)``. A region
-    shorter than a window is one window. Rows are not standardised:
-    :func:`diarize_mono` scales them per recording.
+    window (CAM++, length 1) and each window's ``(start_s, end_s)``. A region
+    shorter than a window is one window. Raises
+    :class:`~appliance.errors.SpeakerModelError` when the model cannot be used.
     """
     audio = _check_audio(audio)
     _check_rate(sample_rate)
-    rows, windows = [], []
-    hop = round(_HOP_S * SAMPLE_RATE)
-    for start, end in _clean_regions(regions, len(audio) / sample_rate):
-        # Features of this region only: sessions are long and mostly not speech.
-        first, last = int(start / _HOP_S), int(np.ceil(end / _HOP_S))
-        frames = _frame_features(audio[first * hop : (last + 3) * hop])
-        for window in _region_windows(start, end):
-            rows.append(_pool(frames, window, first * _HOP_S))
-            windows.append(window)
+    windows = [window for start, end in _clean_regions(regions, len(audio) / sample_rate)
+               for window in _region_windows(start, end)]
     if not windows:
-        return np.zeros((0, EMBEDDING_SIZE)), []
-    return np.stack(rows), windows
+        return np.zeros((0, EMBEDDING_SIZE), dtype=np.float32), []
+    return voice_model.load().embed(audio, windows), windows
 
 
 def enroll(audio: np.ndarray, sample_rate: int = SAMPLE_RATE,
            regions: Sequence[tuple[float, float]] | None = None) -> np.ndarray:
-    """A voice profile (``EMBEDDING_SIZE`` values) from a clean sample of the clinician.
+    """A voice profile (``EMBEDDING_SIZE`` values, length 1) from a sample of one person.
 
-    The sample should hold at least 5 s of the clinician speaking alone,
-    ideally 30 s or more, recorded with the session microphone. ``regions``
-    are its speech ``(start_s, end_s)`` (the device passes Silero VAD's);
-    without them the energy detector (:func:`speech_regions`) finds them.
-    Pass the result to :func:`diarize_mono` as ``clinician_voice``.
+    The sample should hold at least 5 s of that person speaking alone, ideally
+    30 s or more, recorded with the session microphone. ``regions`` are its
+    speech ``(start_s, end_s)`` (the device passes Silero VAD's); without them
+    the energy detector (:func:`speech_regions`) finds them. Raises
+    :class:`~appliance.errors.AudioFormatError` for a sample with too little
+    speech or with two voices in it.
     """
     audio = _check_audio(audio)
     _check_rate(sample_rate)
@@ -537,149 +409,21 @@ def enroll(audio: np.ndarray, sample_rate: int = SAMPLE_RATE,
     if speech_s < _MIN_ENROLL_SPEECH_S:
         raise AudioFormatError(
             f"the enrollment sample holds {speech_s:.1f} s of speech; "
-            f"record at least {_MIN_ENROLL_SPEECH_S:.0f} s of the clinician speaking"
+            f"record at least {_MIN_ENROLL_SPEECH_S:.0f} s of one person speaking alone"
         )
     embeddings, _ = embed_windows(audio, regions, sample_rate)
-    return _column_stat(embeddings, np.mean)
-
-
-# --- mono: clustering -------------------------------------------------------------------
-
-# Windows shorter than this (short regions) are labelled by their nearest cluster
-# rather than allowed to steer the clustering with their noisy statistics.
-_FULL_WINDOW_S = 1.0
-# Average linkage needs n^2 memory: cluster at most this many windows (about 40 min
-# of speech, 36 MB), spread evenly, and give the rest their nearest cluster.
-_MAX_CLUSTER_WINDOWS = 3000
-_REFINE_ITERATIONS = 10
-
-
-def _standardise(embeddings: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Z-scores per column (NaN -> column median); also returns (mean, scale)."""
-    filled = embeddings.astype(np.float64, copy=True)
-    median = np.nan_to_num(_column_stat(filled, np.median))
-    rows, cols = np.nonzero(np.isnan(filled))
-    filled[rows, cols] = median[cols]
-    mean, scale = filled.mean(axis=0), filled.std(axis=0)
-    scale = np.where(scale > 1e-9, scale, 1.0)
-    return (filled - mean) / scale, mean, scale
-
-
-def _column_stat(values: np.ndarray, stat) -> np.ndarray:
-    """``stat`` of each column over its non-NaN entries; NaN for an all-NaN column.
-
-    (numpy's nanmean/nanmedian warn on all-NaN columns, e.g. pitch of whispering.)
-    """
-    result = np.full(values.shape[1], np.nan)
-    for column in range(values.shape[1]):
-        present = values[~np.isnan(values[:, column]), column]
-        if len(present):
-            result[column] = stat(present)
-    return result
-
-
-def _unit(points: np.ndarray) -> np.ndarray:
-    return points / np.maximum(np.linalg.norm(points, axis=-1, keepdims=True), 1e-12)
-
-
-def _ahc(points: np.ndarray, k: int) -> np.ndarray:
-    """Average-linkage agglomerative clustering on cosine distance, cut at ``k``.
-
-    The nearest-neighbour-chain algorithm builds the whole dendrogram in O(n^2)
-    time and memory; the ``n - k`` lowest merges are then replayed.
-    """
-    n = len(points)
-    unit = _unit(points)
-    distance = (1.0 - unit @ unit.T).astype(np.float32)
-    np.fill_diagonal(distance, np.inf)
-    merges = _nn_chain(distance, np.ones(n))
-    parent = list(range(n))
-
-    def root(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    for _, a, b in sorted(merges)[: n - k]:
-        parent[root(a)] = root(b)
-    return np.unique([root(i) for i in range(n)], return_inverse=True)[1]
-
-
-def _nn_chain(distance: np.ndarray, size: np.ndarray) -> list[tuple[float, int, int]]:
-    """All merges (height, a, b) of average linkage; ``distance`` is overwritten."""
-    merges: list[tuple[float, int, int]] = []
-    chain: list[int] = []
-    alive = np.ones(len(size), dtype=bool)
-    while len(merges) < len(size) - 1:
-        if not chain:
-            chain.append(int(np.flatnonzero(alive)[0]))
-        a = chain[-1]
-        b = int(np.argmin(distance[a]))
-        if len(chain) > 1 and distance[a, chain[-2]] <= distance[a, b]:
-            b = chain[-2]  # ties go back down the chain, or it could cycle
-        if len(chain) > 1 and b == chain[-2]:
-            del chain[-2:]
-            merges.append((float(distance[a, b]), a, b))
-            merged = (size[a] * distance[a] + size[b] * distance[b]) / (size[a] + size[b])
-            distance[b], distance[:, b] = merged, merged
-            distance[b, b] = np.inf
-            distance[a], distance[:, a] = np.inf, np.inf
-            size[b] += size[a]
-            alive[a] = False
-        else:
-            chain.append(b)
-    return merges
-
-
-def _refine(points: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
-    """Spherical k-means from the AHC partition: each window to its nearest centroid.
-
-    Average linkage can leave a window on the wrong side of a chained merge; a
-    few reassignment rounds fix that. A round that would empty a cluster is undone.
-    """
-    unit = _unit(points)
-    for _ in range(_REFINE_ITERATIONS):
-        centroids = _unit(np.stack([unit[labels == j].mean(axis=0) for j in range(k)]))
-        updated = np.argmax(unit @ centroids.T, axis=1)
-        if len(np.unique(updated)) < k or np.array_equal(updated, labels):
-            break
-        labels = updated
-    return labels
-
-
-def _cluster(points: np.ndarray, durations: np.ndarray, k: int) -> np.ndarray:
-    """A cluster index per window, ``k`` clusters (fewer if there are fewer windows)."""
-    k = min(k, len(points))
-    if k <= 1:
-        return np.zeros(len(points), dtype=int)
-    fit = np.flatnonzero(durations >= _FULL_WINDOW_S)
-    if len(fit) < 2 * k:
-        fit = np.arange(len(points))
-    if len(fit) > _MAX_CLUSTER_WINDOWS:
-        fit = fit[np.linspace(0, len(fit) - 1, _MAX_CLUSTER_WINDOWS).astype(int)]
-    labels = _refine(points[fit], _ahc(points[fit], k), k)
-    unit = _unit(points[fit])
-    centroids = _unit(np.stack([unit[labels == j].mean(axis=0) for j in range(k)]))
-    return np.argmax(_unit(points) @ centroids.T, axis=1)
+    halves = cluster.kmeans(embeddings, 2)
+    if (len(halves) >= _TWO_VOICE_MIN_WINDOWS and len(np.unique(halves)) == 2
+            and min(np.bincount(halves)) >= 0.25 * len(halves)):
+        means = cluster.centroids(embeddings, halves)
+        # The automatic count's rule: halves less alike than one person's are two voices.
+        if float(means[0] @ means[1]) < cluster.ONE_VOICE_SIMILARITY:
+            raise AudioFormatError(
+                "the enrollment sample seems to hold two voices; record one person speaking alone")
+    return voice_model.unit(embeddings.mean(axis=0)).astype(np.float64)
 
 
 # --- mono: from window labels to turns ------------------------------------------------------
-
-_SMOOTH_WINDOWS = 3
-
-
-def _mode_filter(labels: np.ndarray, width: int) -> np.ndarray:
-    """Most common label in a centred window (ties keep the current label)."""
-    if width <= 1 or len(labels) < 3:
-        return labels.copy()
-    half = width // 2
-    smoothed = labels.copy()
-    for index in range(len(labels)):
-        values, counts = np.unique(labels[max(0, index - half) : index + half + 1], return_counts=True)
-        if counts.max() > counts[values == labels[index]][0]:
-            smoothed[index] = values[counts.argmax()]
-    return smoothed
 
 
 def _region_pieces(region, windows, labels) -> list[tuple[float, float, int]]:
@@ -697,101 +441,90 @@ def _region_pieces(region, windows, labels) -> list[tuple[float, float, int]]:
     return pieces
 
 
+def _by_region(regions, windows) -> list[tuple[tuple[float, float], list[int]]]:
+    """Each region with the indices of its windows (both sorted by time), empty ones left out."""
+    grouped, cursor = [], 0
+    for region in regions:
+        mine = []
+        while cursor < len(windows) and windows[cursor][0] < region[1]:
+            mine.append(cursor)
+            cursor += 1
+        if mine:
+            grouped.append((region, mine))
+    return grouped
+
+
+def _resegmented_pieces(regions, windows, similarity: np.ndarray) -> list[tuple[float, float, int]]:
+    """(start, end, cluster) pieces covering every region that has windows.
+
+    Inside each region the windows' speakers are re-decided together
+    (:func:`~appliance.transcription.voice.cluster.resegment`), then the region is
+    split between them.
+    """
+    pieces = []
+    for region, mine in _by_region(regions, windows):
+        labels = cluster.resegment(similarity[mine])
+        pieces += _region_pieces(region, [windows[i] for i in mine], labels)
+    return pieces
+
+
 # --- mono: naming the clusters -------------------------------------------------------------
 
-# The enrolled voice names a cluster only when its cosine similarity to that
-# cluster's centroid (in the recording's standardised space) is at least
-# _ENROLL_MIN_SIMILARITY, beats the next cluster by _ENROLL_MIN_MARGIN, and it lies
-# within _ENROLL_MAX_RADIUS times the cluster's 90th-percentile radius. Measured:
-# the right voice (recorded on another microphone) scored 0.55-0.85 at 0.3-0.8
-# radii on 6 of 7 dialogues and 0.35 at 1.03 on the hardest male-male pair (which
-# then stays "Speaker 1/2"); a stranger (JFK) scored below 0.2 at 1.6-2.6 radii.
-_ENROLL_MIN_SIMILARITY = 0.5
-_ENROLL_MIN_MARGIN = 0.25
-_ENROLL_MAX_RADIUS = 1.0
 
+def _names(order: list[int], named: Mapping[int, str], k: int) -> dict[int, str]:
+    """Speaker names: enrolled voices where they matched, else "Speaker N" by first appearance.
 
-def _clinician_cluster(points, labels, k, voice, mean, scale) -> int | None:
-    """The cluster the enrolled voice clearly matches, or None when unsure."""
-    probe = (np.where(np.isnan(voice), mean, voice) - mean) / scale
-    centroids = np.stack([points[labels == j].mean(axis=0) for j in range(k)])
-    similarity = _unit(centroids) @ _unit(probe)
-    order = np.argsort(similarity)[::-1]
-    best = int(order[0])
-    members = points[labels == best]
-    radius = np.percentile(np.linalg.norm(members - centroids[best], axis=1), 90)
-    reach = np.linalg.norm(probe - centroids[best]) / max(radius, 1e-9)
-    margin = similarity[best] - similarity[order[1]]
-    confident = (
-        similarity[best] >= _ENROLL_MIN_SIMILARITY
-        and margin >= _ENROLL_MIN_MARGIN
-        and reach <= _ENROLL_MAX_RADIUS
-    )
-    log.debug(
-        "clinician voice: similarity %.2f, margin %.2f, %.2f radii from cluster %d: %s",
-        similarity[best], margin, reach, best, "named" if confident else "not named",
-    )
-    return best if confident else None
-
-
-def _names(order: list[int], clinician: int | None, k: int) -> dict[int, str]:
-    """Speaker names by first appearance; the clinician's cluster named if known.
-
-    The other speaker is "Client" only in a two-person session.
+    In a two-person session where one voice is named, the other is "Client".
     """
-    if clinician is None:
-        return {cluster: f"Speaker {i}" for i, cluster in enumerate(order, start=1)}
-    others = [c for c in order if c != clinician]
-    names = {clinician: CLINICIAN}
-    if k == 2:
-        names.update(dict.fromkeys(others, CLIENT))
-    else:
-        names.update({c: f"Speaker {i}" for i, c in enumerate(others, start=1)})
-    return names
+    others = [c for c in order if c not in named]
+    if len(named) == 1 and k == 2:
+        return {**named, **dict.fromkeys(others, CLIENT)}
+    return {**named, **{c: f"Speaker {i}" for i, c in enumerate(others, start=1)}}
 
 
 def diarize_mono(
     audio: np.ndarray,
     speech_regions: Sequence,
-    num_speakers: int = 2,
-    clinician_voice: np.ndarray | None = None,
+    num_speakers: int | str = 2,
+    voices: Mapping[str, np.ndarray] | None = None,
     sample_rate: int = SAMPLE_RATE,
 ) -> list[Turn]:
     """Turns of a one-microphone recording, covering the given speech regions.
 
     Windows of 1.5 s (hop 0.75 s) inside each region are embedded
-    (:func:`embed_windows`) and labelled by :func:`cluster_embeddings`.
-
-    Speakers are "Speaker 1", "Speaker 2", ... by first appearance. With
-    ``clinician_voice`` (from :func:`enroll`) the cluster that voice clearly
-    matches is "Clinician" and, with two speakers, the other "Client"; when the
-    match is not clear nobody is named.
+    (:func:`embed_windows`) and labelled by :func:`cluster_embeddings`, which
+    says how speakers are counted and named.
     """
     audio = _check_audio(audio)
     _check_rate(sample_rate)
     regions = _clean_regions(speech_regions, len(audio) / sample_rate)
     embeddings, windows = embed_windows(audio, regions, sample_rate)
-    return cluster_embeddings(embeddings, windows, regions, num_speakers, clinician_voice)
+    return cluster_embeddings(embeddings, windows, regions, num_speakers, voices)
 
 
 def cluster_embeddings(
     embeddings: np.ndarray,
     windows: Sequence,
     speech_regions: Sequence,
-    num_speakers: int = 2,
-    clinician_voice: np.ndarray | None = None,
+    num_speakers: int | str = 2,
+    voices: Mapping[str, np.ndarray] | None = None,
 ) -> list[Turn]:
     """Turns from window embeddings gathered earlier, e.g. a chunk of audio at a time.
 
     ``embeddings`` and ``windows`` are what :func:`embed_windows` returned
     (concatenated over chunks, times from the recording start); the turns cover
-    ``speech_regions``. Steps: standardise over the recording; cluster into
-    ``num_speakers`` (average-linkage AHC on cosine distance, refined by
-    spherical k-means); a 3-window mode filter inside each region; each region
-    split between its windows' labels; names as in :func:`diarize_mono`.
+    ``speech_regions``. ``num_speakers`` is a count, or ``"auto"`` to estimate
+    1 to 4 (:func:`~appliance.transcription.voice.cluster.estimate_count`).
+    Steps: k-means on the unit embeddings
+    (:mod:`appliance.transcription.voice.cluster`); inside each region the
+    windows' speakers re-decided together (Viterbi over their similarity to
+    each speaker's mean voice, a cost per change); each region split between
+    its windows' labels.
+    Speakers are "Speaker 1", "Speaker 2", ... by first appearance, except that
+    a cluster an enrolled voice in ``voices`` (``{name: profile}`` from
+    :func:`enroll`) clearly matches takes that name, and then in a two-person
+    session the other is "Client".
     """
-    if num_speakers < 1:
-        raise ValueError(f"num_speakers must be at least 1, got {num_speakers}")
     embeddings = np.asarray(embeddings, dtype=np.float64).reshape(-1, EMBEDDING_SIZE)
     if len(embeddings) != len(windows):
         raise ValueError(f"{len(embeddings)} embeddings for {len(windows)} windows; they must pair up")
@@ -799,39 +532,34 @@ def cluster_embeddings(
         return []
     order = sorted(range(len(windows)), key=lambda i: _span(windows[i]))
     windows = [_span(windows[i]) for i in order]
-    points, mean, scale = _standardise(embeddings[order])
-    durations = np.array([e - s for s, e in windows])
-    labels = _cluster(points, durations, num_speakers)
-    pieces = _smoothed_pieces(_clean_regions(speech_regions, np.inf), windows, labels)
-    k = int(labels.max()) + 1
-    clinician = None
-    if clinician_voice is not None:
-        voice = _check_voice(clinician_voice)
-        if k >= 2 and all(np.any(labels == j) for j in range(k)):
-            clinician = _clinician_cluster(points, labels, k, voice, mean, scale)
-    names = _names(list(dict.fromkeys(label for _, _, label in pieces)), clinician, num_speakers)
+    points = voice_model.unit(embeddings[order])
+    k = _count(points, num_speakers)
+    labels = cluster.kmeans(points, k)
+    means = cluster.centroids(points, labels)
+    pieces = _resegmented_pieces(_clean_regions(speech_regions, np.inf), windows, points @ means.T)
+    k = len(means)
+    named = cluster.match_voices(means, _check_voices(voices)) if k >= 2 else {}
+    names = _names(list(dict.fromkeys(label for _, _, label in pieces)), named, k)
     return [Turn(round(s, 3), round(e, 3), names[label]) for s, e, label in pieces]
 
 
-def _check_voice(voice) -> np.ndarray:
-    voice = np.asarray(voice, dtype=np.float64)
-    if voice.shape != (EMBEDDING_SIZE,):
-        raise ValueError(
-            f"clinician_voice must have {EMBEDDING_SIZE} values, got shape {voice.shape}; "
-            "enroll the clinician again with this version"
-        )
-    return voice
+def _count(points: np.ndarray, num_speakers: int | str) -> int:
+    if num_speakers == "auto":
+        count = cluster.estimate_count(points)
+        log.info("speaker count estimated: %d", count)
+        return count
+    if not isinstance(num_speakers, int) or num_speakers < 1:
+        raise ValueError(f"num_speakers must be a count of at least 1 or 'auto', got {num_speakers!r}")
+    return num_speakers
 
 
-def _smoothed_pieces(regions, windows, labels) -> list[tuple[float, float, int]]:
-    """(start, end, cluster) pieces covering every region that has windows."""
-    pieces, cursor = [], 0
-    for region in regions:
-        mine = []
-        while cursor < len(windows) and windows[cursor][0] < region[1]:
-            mine.append(cursor)
-            cursor += 1
-        if mine:
-            smoothed = _mode_filter(labels[mine], _SMOOTH_WINDOWS)
-            pieces += _region_pieces(region, [windows[i] for i in mine], smoothed)
-    return pieces
+def _check_voices(voices: Mapping[str, np.ndarray] | None) -> dict[str, np.ndarray]:
+    checked = {}
+    for name, given in (voices or {}).items():
+        voice = np.asarray(given, dtype=np.float64)
+        if voice.shape != (EMBEDDING_SIZE,):
+            raise ValueError(
+                f"voice profile {name!r} has {voice.size} values, not {EMBEDDING_SIZE}; "
+                "enroll that voice again with this version")
+        checked[name] = voice
+    return checked

@@ -139,6 +139,9 @@ def assert_notes_drafted(client: WebClient, workdir: Path, output: str) -> None:
     assert 'data-testid="citation"' in pages[0]
     assert all('data-testid="statement"' in page or 'data-testid="left-out"' in page
                for page in pages[1:])
+    # The series clinician was enrolled by name: their lines carry it in every week.
+    assert "Enrolled the series clinician's voice as Dr Rivera" in output
+    assert all(">Dr Rivera<" in page and ">Client<" in page for page in pages[1:])
 
 
 def test_demo_refuses_a_directory_it_did_not_make(tmp_path):

@@ -12,6 +12,11 @@ the NIST md-eval definition:
 - Reference and hypothesis speakers are paired one-to-one to maximise the time
   they agree: an optimal assignment (scipy's ``linear_sum_assignment``, the
   Hungarian method), exact for any number of speakers.
+
+This is the definition of ``pyannote.metrics``' ``DiarizationErrorRate``, whose
+``collar`` is the total width: our ``collar=0.25`` is its ``collar=0.5``.
+:func:`pyannote_der` scores with pyannote itself (``tests/support/test_der.py``
+checks the two agree on the shared references), so published figures compare.
 """
 
 from __future__ import annotations
@@ -132,6 +137,38 @@ def der(
         rate = float("inf")
     mapping = tuple((ref_names[r], hyp_names[h]) for r, h in pairs)
     return DerResult(rate, missed, false_alarm, confusion, total, mapping)
+
+
+def pyannote_der(
+    reference: Sequence[Turn],
+    hypothesis: Sequence[Turn],
+    collar_width: float,
+    skip_overlap: bool = False,
+) -> float:
+    """DER by ``pyannote.metrics``; ``collar_width`` is pyannote's: the total (0.5 = ±0.25 s).
+
+    The hypothesis's overlapping turns of one speaker are merged first
+    (``Annotation.support``): pyannote counts every copy of a label active at
+    once (a speaker overlapping themselves talks twice there and weighs twice in
+    the speaker mapping), where :func:`der` takes a speaker as talking or not.
+    The reference is passed as it is, since its turn boundaries place the
+    collars (no shared reference has a speaker overlapping themselves).
+    """
+    from pyannote.core import Annotation, Segment, Timeline
+    from pyannote.metrics.diarization import DiarizationErrorRate
+
+    def annotation(turns: Sequence[Turn]) -> Annotation:
+        result = Annotation()
+        for index, turn in enumerate(turns):
+            result[Segment(turn.start, turn.end), index] = turn.speaker
+        return result
+
+    # Scored from 0 to the last turn: nothing is spoken outside, as in der().
+    end = max([t.end for t in [*reference, *hypothesis]], default=1.0)
+    metric = DiarizationErrorRate(collar=collar_width, skip_overlap=skip_overlap)
+    scored = metric(annotation(reference), annotation(hypothesis).support(),
+                    uem=Timeline([Segment(0.0, end)]))
+    return float(scored)
 
 
 def _elementary_intervals(reference, hypothesis, collar):

@@ -7,7 +7,7 @@ import math
 import pytest
 
 from appliance.transcription.speakers import Turn
-from tests.support.der import der, parse_rttm, to_rttm
+from tests.support.der import der, parse_rttm, pyannote_der, to_rttm
 
 REFERENCE = [Turn(0.0, 10.0, "A"), Turn(10.0, 20.0, "B")]
 
@@ -142,3 +142,62 @@ def test_reference_dialogue_parses(testdata):
     assert len(turns) == 13
     assert {t.speaker for t in turns} == {"clinician", "client"}
     assert der(turns, turns).der == 0.0
+
+
+# --- agreement with pyannote.metrics, the scorer published figures use ----------------------
+
+
+def _relabelled(turns: list[Turn]) -> list[Turn]:
+    """Every third turn given to the next speaker (by name), the rest kept."""
+    names = sorted({t.speaker for t in turns})
+    other = {name: names[(i + 1) % len(names)] for i, name in enumerate(names)}
+    return [Turn(t.start, t.end, other[t.speaker] if i % 3 == 0 else t.speaker)
+            for i, t in enumerate(turns)]
+
+
+def _dropped_and_invented(turns: list[Turn]) -> list[Turn]:
+    """Every fourth turn missed, and a second of speech invented after each fifth."""
+    kept = [t for i, t in enumerate(turns) if i % 4 != 1]
+    invented = [Turn(t.end + 0.5, t.end + 1.5, "invented") for t in turns[::5]]
+    return kept + invented
+
+
+def _split(turns: list[Turn]) -> list[Turn]:
+    """Each turn's second half given to a speaker of its own."""
+    halves = []
+    for t in turns:
+        middle = (t.start + t.end) / 2
+        halves += [Turn(t.start, middle, t.speaker), Turn(middle, t.end, f"{t.speaker}-b")]
+    return halves
+
+
+HYPOTHESES = {
+    "late 0.1 s (inside the collar)": lambda ts: [Turn(t.start + 0.1, t.end + 0.1, t.speaker) for t in ts],
+    "late 0.4 s": lambda ts: [Turn(t.start + 0.4, t.end + 0.4, t.speaker) for t in ts],
+    "every third turn mislabelled": _relabelled,
+    "turns missed and speech invented": _dropped_and_invented,
+    "everyone one speaker": lambda ts: [Turn(t.start, t.end, "all") for t in ts],
+    "second halves a new speaker": _split,
+}
+
+
+def _shared_references(testdata) -> dict[str, list[Turn]]:
+    speech = testdata / "speech"
+    found = {}
+    for path in [*sorted((speech / "series").glob("*.rttm")), *sorted((speech / "dialogue").glob("*.rttm")),
+                 speech / "ami_debug" / "development.rttm", speech / "ami_debug" / "train.rttm"]:
+        found.update(parse_rttm(path))
+    return found
+
+
+@pytest.mark.parametrize("name", list(HYPOTHESES))
+def test_der_agrees_with_pyannote_metrics_on_the_shared_references(testdata, name):
+    references = _shared_references(testdata)
+    assert len(references) >= 12  # series, dialogues and the AMI clips (some with overlap)
+    for file_id, reference in references.items():
+        hypothesis = HYPOTHESES[name](reference)
+        # pyannote's collar is the total width: 0.5 there is our 0.25 either side.
+        for ours, theirs in ((0.25, 0.5), (0.0, 0.0)):
+            expected = pyannote_der(reference, hypothesis, theirs)
+            got = der(reference, hypothesis, collar=ours).der
+            assert got == pytest.approx(expected, abs=1e-6), (file_id, ours)

@@ -156,6 +156,38 @@ def test_enrolled_voice_names_the_clinician(cfg, recovery_key, keystore, storage
     assert dict(scored.mapping).get("client") == "Client"
 
 
+def test_a_voice_enrolled_by_name_labels_that_clinician(cfg, recovery_key, keystore, storage,
+                                                        testdata, recognizer, tmp_path):
+    commands.enroll_voice(cfg, write_wav(tmp_path / "me.wav", clinician_only(testdata)),
+                          name="Dr Rivera")
+    result = commands.transcribe_file(cfg, dialogue_path(testdata, "sleep.mono.wav"),
+                                      recognizer=recognizer)
+    scored = score(result, testdata, "sleep")
+    assert dict(scored.mapping) == {"clinician": "Dr Rivera", "client": "Client"}, scored
+    assert result.clinician_label(cfg.speakers.clinician_name, ["Dr Rivera"]) == "Dr Rivera"
+
+
+def test_an_automatic_speaker_count_is_reported_on_the_result(cfg, testdata, recognizer):
+    result = commands.transcribe_file(cfg, dialogue_path(testdata, "quiet.mono.wav"),
+                                      speakers="auto", recognizer=recognizer)
+    assert set(result.speakers) == {"Speaker 1", "Speaker 2"}
+    assert "Speakers were counted automatically: 2 voices found. Check the labels." in result.warnings
+
+
+def test_a_damaged_speaker_model_leaves_lines_unlabelled_not_lost(cfg, testdata, recognizer,
+                                                                 tmp_path, monkeypatch):
+    from appliance.transcription.voice import model as voice_model
+
+    damaged = tmp_path / "campplus.onnx"
+    damaged.write_bytes(voice_model.MODEL_PATH.read_bytes()[:-1000])
+    monkeypatch.setattr(voice_model, "MODEL_PATH", damaged)
+    result = commands.transcribe_file(cfg, dialogue_path(testdata, "quiet.mono.wav"),
+                                      recognizer=recognizer)
+    assert {s.speaker for s in result.segments} == {"Unknown"}
+    assert len(result.segments) >= 5  # the words are all there
+    assert any("Speakers are not labelled" in w and "damaged" in w for w in result.warnings)
+
+
 def test_enrolment_needs_enough_speech(cfg, recovery_key, tmp_path):
     with pytest.raises(AudioFormatError, match="at least 5 s"):
         commands.enroll_voice(cfg, write_wav(tmp_path / "short.wav", np.zeros(RATE * 3)))
@@ -265,12 +297,42 @@ def test_cli_reports_bad_input_clearly(tmp_path):
     assert "no such audio file" in done.stderr and "Traceback" not in done.stderr
 
 
-def test_cli_enrolment_stores_the_profile(tmp_path, testdata):
+def clinician_only(testdata, name: str = "sleep") -> np.ndarray:
+    """The clinician's lines cut from the mono recording: one voice, as enrollment wants."""
+    audio = load(dialogue_path(testdata, f"{name}.mono.wav"))[:, 0]
+    return np.concatenate([audio[int(s * RATE):int(e * RATE)]
+                           for s, e, who, _ in reference(testdata, name) if who == "clinician"])
+
+
+def test_cli_enrolment_stores_named_profiles_lists_and_removes_them(tmp_path, testdata):
     storage = Storage(tmp_path / "data")
     KeyStore(storage, tmp_path / "run", work_factor=10).init("dr.rivera", "correct horse battery")
-    audio = load(dialogue_path(testdata, "sleep.mono.wav"))[:, 0][: RATE * 25]
-    done = holdnote(tmp_path, "enroll-voice", str(write_wav(tmp_path / "me.wav", audio)))
+    sample = str(write_wav(tmp_path / "me.wav", clinician_only(testdata)))
+    done = holdnote(tmp_path, "enroll-voice", sample)
     assert done.returncode == 0, done.stderr
     assert "Voice profile for clinician stored" in done.stdout
+    assert holdnote(tmp_path, "enroll-voice", sample, "--name", "Dr Rivera").returncode == 0
+    assert holdnote(tmp_path, "voices").stdout.splitlines() == ["clinician", "Dr Rivera"]
+    assert holdnote(tmp_path, "voices", "--remove", "clinician").returncode == 0
+    assert holdnote(tmp_path, "voices").stdout.splitlines() == ["Dr Rivera"]
+    missing = holdnote(tmp_path, "voices", "--remove", "Dr Who")
+    assert missing.returncode != 0 and "enrolled: Dr Rivera" in missing.stderr
     with storage.connect() as conn:
-        assert conn.execute("SELECT name FROM voice_profiles").fetchone()[0] == "clinician"
+        actions = [r[0] for r in conn.execute("SELECT action FROM audit ORDER BY seq")]
+    assert actions.count("voice.enroll") == 2 and actions.count("voice.remove") == 1
+
+
+def test_cli_refuses_a_sample_with_two_voices(tmp_path, testdata):
+    storage = Storage(tmp_path / "data")
+    KeyStore(storage, tmp_path / "run", work_factor=10).init("dr.rivera", "correct horse battery")
+    both = load(dialogue_path(testdata, "sleep.mono.wav"))[:, 0][: RATE * 40]
+    done = holdnote(tmp_path, "enroll-voice", str(write_wav(tmp_path / "us.wav", both)))
+    assert done.returncode != 0 and "two voices" in done.stderr
+    assert holdnote(tmp_path, "voices").stdout.startswith("No voices enrolled")
+
+
+def test_cli_speaker_count_is_a_number_or_auto(tmp_path):
+    done = holdnote(tmp_path, "transcribe-file", str(tmp_path / "x.wav"), "--speakers", "seven")
+    assert done.returncode == 2 and "give 1 to 6 or auto" in done.stderr
+    done = holdnote(tmp_path, "transcribe-file", str(tmp_path / "x.wav"), "--speakers", "auto")
+    assert "no such audio file" in done.stderr  # accepted; the file is what is missing

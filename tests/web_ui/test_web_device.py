@@ -272,3 +272,16 @@ def test_healthz_reports_a_drafting_model_that_cannot_be_used(user, healthy, rec
     assert response.status_code == 503 and _checks(response) == ["drafting"]
     message = response.get_json()["problems"][0]["message"]
     assert "gone.gguf is missing" in message and "install.sh --llm" in message
+
+
+def test_healthz_reports_a_damaged_speaker_model(user, healthy, recorder, monkeypatch, tmp_path):
+    from appliance.transcription.voice import model as voice_model
+
+    assert user.get("/healthz").status_code == 200
+    damaged = tmp_path / "campplus.onnx"
+    damaged.write_bytes(voice_model.MODEL_PATH.read_bytes()[:1000])
+    monkeypatch.setattr(voice_model, "MODEL_PATH", damaged)
+    response = user.get("/healthz")
+    assert response.status_code == 503 and _checks(response) == ["speakers"]
+    message = response.get_json()["problems"][0]["message"]
+    assert "is damaged" in message and "sudo ./install.sh" in message

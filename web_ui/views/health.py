@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from appliance import service
 from appliance.config import Config
 from appliance.drafting import runtime
-from appliance.errors import DraftingError
+from appliance.errors import DraftingError, SpeakerModelError
 from appliance.store.db import State, Storage
+from appliance.transcription.voice import model as voice_model
 from web_ui.views import status
 from web_ui.views.damage import current_damage
 
@@ -129,6 +130,16 @@ def drafting_problems(cfg: Config, storage: Storage) -> list[Problem]:
     return found
 
 
+def speaker_model_problem() -> Problem | None:
+    """The speaker-embedding model is missing or damaged: mono sessions lose their speakers."""
+    try:
+        voice_model.check_file()
+    except SpeakerModelError as error:
+        return Problem("speakers", f"Speakers cannot be told apart in one-microphone "
+                       f"recordings: {error}. Transcripts are still made, unlabelled.")
+    return None
+
+
 def backup_problem(storage: Storage) -> Problem | None:
     """Backups are older than they should be.
 
@@ -143,6 +154,7 @@ def problems(cfg: Config, storage: Storage, recorder: dict, free_bytes: int) -> 
     """Everything that needs IT now, most urgent first."""
     found = [recorder_problem(recorder), disk_problem(cfg, free_bytes),
              *night_job_problems(storage, SERVICES.states()), *damage_problems(storage),
-             *drafting_problems(cfg, storage), clock_problem(CLOCK.synchronised()),
+             *drafting_problems(cfg, storage), speaker_model_problem(),
+             clock_problem(CLOCK.synchronised()),
              backup_problem(storage)]
     return [problem for problem in found if problem is not None]

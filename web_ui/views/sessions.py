@@ -25,6 +25,7 @@ from appliance.access.roles import Access
 from appliance.errors import InvalidStateError, TranscriptFormatError
 from appliance.notes.render import unfilled_sections
 from appliance.store.db import PENDING_STATES, State
+from appliance.store.voices import voice_names
 from appliance.transcript import TranscriptResult
 from web_ui.views import access, damage, deletion, drafts, export, records, transcript
 from web_ui.views.auth import audit
@@ -97,7 +98,9 @@ def _transcript(session_id: int, identity) -> tuple:
         except TranscriptFormatError as error:  # the page still shows the note, and says why
             log.warning("session %s: transcript unreadable: %s", session_id, error)
             return transcript.unreadable(str(error)), ""
-        view = transcript.build(result, svc.cfg.speakers.clinician_name)
+        clinician = result.clinician_label(svc.cfg.speakers.clinician_name,
+                                           voice_names(svc.storage))
+        view = transcript.build(result, clinician)
         return view, transcript.timeline_html(view)
 
     return svc.plain.derived("view", blob, produce)
