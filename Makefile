@@ -62,8 +62,8 @@ $(BIN)/uv:
 SPEAKER_VENV := $(VENV)-speaker-model
 speaker-model:
 	test -x $(SPEAKER_VENV)/bin/python || $(PYTHON) -m venv $(SPEAKER_VENV)
-	$(SPEAKER_VENV)/bin/python -m pip install -q -r appliance/transcription/voice/export-requirements.txt
-	$(SPEAKER_VENV)/bin/python appliance/transcription/voice/export_campplus.py
+	$(SPEAKER_VENV)/bin/python -m pip install -q -r tests/tools/speaker-model-requirements.txt
+	$(SPEAKER_VENV)/bin/python tests/tools/export_campplus.py
 	cd appliance/transcription/voice && sha256sum -c campplus.sha256
 
 ## make bench: speed and memory figures, as ratios against baselines run alongside.

@@ -204,11 +204,18 @@ def test_this_environment_is_the_test_lock():
 # --- every import declared ----------------------------------------------------------------
 
 
+# Tools that run in a venv of their own, never in the test venv or on the device:
+# tests/tools/export_campplus.py needs PyTorch (`make speaker-model`).
+OWN_VENV = REPO / "tests" / "tools"
+
+
 def imported_modules(*folders: str) -> set[str]:
     """Top-level names of every module imported by the Python files in ``folders``."""
     names = set()
     for folder in folders:
         for path in (REPO / folder).rglob("*.py"):
+            if OWN_VENV in path.parents:
+                continue
             for node in ast.walk(ast.parse(path.read_text(), str(path))):
                 if isinstance(node, ast.Import):
                     names |= {alias.name.split(".")[0] for alias in node.names}

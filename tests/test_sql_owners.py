@@ -15,7 +15,7 @@ from pathlib import Path
 from types import ModuleType
 
 from appliance.access import audit, failures, keys, logins
-from appliance.store import db
+from appliance.store import db, voices
 from appliance.transcription import checkpoints
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,7 +33,7 @@ OWNERS: dict[str, ModuleType] = {
     "web_logins": logins,
     "audit": audit,
     "checkpoints": checkpoints,
-    "voice_profiles": checkpoints,
+    "voice_profiles": voices,
 }
 
 # Upper-case SQL keywords followed by a table name: how this code base writes SQL.

@@ -16,7 +16,8 @@ keeps it so); every other module goes through the owner's functions:
   and the key store's unlock)
 - ``web_logins``: :mod:`appliance.access.logins`
 - ``audit``: :mod:`appliance.access.audit`
-- ``checkpoints``, ``voice_profiles``: :mod:`appliance.transcription.checkpoints`
+- ``checkpoints``: :mod:`appliance.transcription.checkpoints`
+- ``voice_profiles``: :mod:`appliance.store.voices`
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Encrypted state kept beside the sessions: transcription checkpoints, voice profiles.
+"""Encrypted state kept beside the sessions: transcription checkpoints, voice profiles
+(whose table :mod:`appliance.store.voices` keeps).
 
 Both are age ciphertexts to the practice recipient, like everything else
 client-related; writing them needs only the public key, reading them the
@@ -14,6 +15,7 @@ import numpy as np
 
 from appliance import age
 from appliance.errors import CryptoError
+from appliance.store import voices as stored_voices
 from appliance.store.db import Storage, iso
 from appliance.store.voices import DEFAULT_VOICE
 from appliance.transcription.pipeline import Progress
@@ -74,18 +76,7 @@ _VOICE_VERSION = 2
 def save_voice(storage: Storage, recipient, profile: np.ndarray, name: str = DEFAULT_VOICE) -> None:
     """Store (or replace) a voice profile, encrypted to ``recipient``."""
     payload = json.dumps({"version": _VOICE_VERSION, "embedding": [float(v) for v in profile]})
-    with storage.connect() as conn:
-        conn.execute(
-            "INSERT INTO voice_profiles(name, profile_enc, created_at) VALUES(?, ?, ?) "
-            "ON CONFLICT(name) DO UPDATE SET profile_enc = excluded.profile_enc, "
-            "created_at = excluded.created_at",
-            (name, age.encrypt(payload.encode(), [recipient]), iso(storage.now())))
-
-
-def delete_voice(storage: Storage, name: str) -> bool:
-    """Remove a voice profile; False when there is none by that name."""
-    with storage.connect() as conn:
-        return conn.execute("DELETE FROM voice_profiles WHERE name = ?", (name,)).rowcount > 0
+    stored_voices.put(storage, name, age.encrypt(payload.encode(), [recipient]))
 
 
 def load_voices(storage: Storage, identity) -> dict[str, np.ndarray]:
@@ -96,13 +87,11 @@ def load_voices(storage: Storage, identity) -> dict[str, np.ndarray]:
     that cannot be read, or was made by the older method, is left out with a
     warning in the journal.
     """
-    with storage.connect() as conn:
-        rows = conn.execute("SELECT name, profile_enc FROM voice_profiles ORDER BY name").fetchall()
     voices = {}
-    for row in rows:
-        profile = _read_voice(row["name"], row["profile_enc"], identity)
+    for name, sealed in stored_voices.sealed_profiles(storage):
+        profile = _read_voice(name, sealed, identity)
         if profile is not None:
-            voices[CLINICIAN if row["name"] == DEFAULT_VOICE else row["name"]] = profile
+            voices[CLINICIAN if name == DEFAULT_VOICE else name] = profile
     return voices
 
 

@@ -22,6 +22,7 @@ from appliance import config as config_mod
 from appliance import service
 from appliance.access.keys import KeyStore
 from appliance.errors import AudioFormatError, ConfigError, DeviceLockedError, DraftingError
+from appliance.store import voices as stored_voices
 from appliance.store.db import DB_NAME, Storage, iso, utcnow
 from appliance.store.voices import voice_names
 from appliance.transcript import TranscriptResult
@@ -65,7 +66,7 @@ def voice_list(cfg) -> list[str]:
 
 def remove_voice(cfg, name: str) -> None:
     """Forget one voice profile; an unknown name is a :class:`ConfigError` listing the known ones."""
-    if not checkpoints.delete_voice(Storage(cfg.paths.data_dir), name):
+    if not stored_voices.delete(Storage(cfg.paths.data_dir), name):
         known = ", ".join(voice_list(cfg)) or "none"
         raise ConfigError(f"no voice profile named {name!r} (enrolled: {known})")
 

@@ -39,8 +39,6 @@ log = logging.getLogger(__name__)
 
 # A pause this long inside one Whisper segment starts a new transcript line.
 LINE_GAP_S = 1.5
-# A word is given the speaker of (at most) its last this-many seconds.
-WORD_SPEECH_S = 0.5
 # Stereo files whose channels differ by less than this (dB below the signal)
 # are one microphone copied to both sides, and are labelled as mono.
 DUAL_MONO_DB = -30.0
@@ -347,9 +345,7 @@ def _word_labels(words: list, turns: list[speakers.Turn]) -> list[str]:
         return [speakers.UNKNOWN] * len(words)
     starts = [t.start for t in turns]
     labels = []
-    for first, end, *_ in words:
-        # Whisper stretches a word back over the pause before it: its speech is at its end.
-        start = max(first, end - WORD_SPEECH_S)
+    for start, end, *_ in words:
         low = max(0, bisect.bisect_left(starts, start - 30.0) - 1)
         high = bisect.bisect_right(starts, end + 2.0)
         labels += speakers.assign_segments([(start, end)], turns[low:high])

@@ -48,7 +48,7 @@ def lavalier_sample(testdata: Path, name: str, who: str) -> np.ndarray:
 
 
 def test_shipped_model_matches_its_checksum():
-    # The export is reproducible (export_campplus.py); this pins the file that ships.
+    # The export is reproducible (tests/tools/export_campplus.py); this pins the file that ships.
     assert voice_model.file_sha256(voice_model.MODEL_PATH) == voice_model.expected_sha256()
     assert voice_model.expected_sha256() == (
         "866dcb85bc65137cb74a1aafa756fa51f7372b5d30f1fc62b96e8766218dcbea")

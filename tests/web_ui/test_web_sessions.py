@@ -416,3 +416,17 @@ def test_a_session_still_recording_cannot_be_deleted(user, svc, clock):
                            page=f"/sessions/{session_id}/delete")
     assert response.status_code == 409 and "still recording" in response.text
     assert svc.storage.get_session(session_id).audio_path.exists()
+
+
+def test_an_enrolled_voice_name_is_shown_as_the_clinician(user, svc, clock):
+    # The job labels a clinician enrolled with `enroll-voice --name "Dr Lee"` by that name.
+    lines = [(3.0, "Dr Lee", "How has the week been?"), (8.5, "Client", "Evenings are hard.")]
+    session_id = seed(svc, clock, started=START, res=result(lines))
+    page = user.get(f"/sessions/{session_id}").text
+    assert not re.search(r'class="seg spk-clinician"[^>]*id="t-3"', page)  # not enrolled yet
+    with svc.storage.connect() as conn:
+        conn.execute("INSERT INTO voice_profiles(name, profile_enc, created_at) VALUES(?, ?, ?)",
+                     ("Dr Lee", b"age-encryption.org/v1 sealed", "2026-12-01T00:00:00Z"))
+    other = seed(svc, clock, started=START, res=result(lines))
+    page = user.get(f"/sessions/{other}").text
+    assert re.search(r'class="seg spk-clinician"[^>]*id="t-3"', page)

