@@ -203,3 +203,10 @@ def test_resegmenting_keeps_clear_turns_and_absorbs_an_unclear_window():
     assert cluster.resegment(similarity).tolist() == [0, 0, 0, 1, 1, 1, 1, 1]
     assert cluster.resegment(similarity, switch_cost=0.0).tolist() == [0, 0, 0, 1, 1, 0, 1, 1]
     assert cluster.resegment(np.zeros((0, 2))).tolist() == []
+
+
+def test_counting_identical_windows_does_not_fail():
+    # Silence-like input where k-means cannot make two groups: one speaker, no crash.
+    points = np.tile(voice_model.unit(np.ones(speakers.EMBEDDING_SIZE)), (30, 1))
+    assert cluster.estimate_count(points) == 1
+    assert cluster.kmeans(points, 3).tolist() == [0] * 30

@@ -31,7 +31,7 @@ import logging
 from collections.abc import Mapping
 
 import numpy as np
-from scipy.cluster.vq import kmeans2
+from scipy.cluster.vq import ClusterError, kmeans2
 
 from appliance.transcription.voice.model import unit
 
@@ -62,9 +62,13 @@ def kmeans(points: np.ndarray, k: int) -> np.ndarray:
         return np.arange(len(points)) if 1 < len(points) <= k else np.zeros(len(points), int)
     best: tuple[float, np.ndarray] | None = None
     for seed in range(_RESTARTS):
-        centroids, labels = kmeans2(points, k, minit="++", seed=np.random.default_rng(seed))
-        if len(np.unique(labels)) < k:
-            continue  # an empty cluster: that start found fewer voices than asked
+        try:
+            # Identical windows (a hum, one held sound) make the ++ start divide 0 by 0.
+            with np.errstate(all="ignore"):
+                centroids, labels = kmeans2(points, k, minit="++", missing="raise",
+                                            seed=np.random.default_rng(seed))
+        except (ClusterError, ValueError):
+            continue  # an empty cluster or no start: fewer distinct voices than asked
         spread = float(np.sum((points - centroids[labels]) ** 2))
         if best is None or spread < best[0]:
             best = (spread, labels)
@@ -77,7 +81,9 @@ def centroids(points: np.ndarray, labels: np.ndarray) -> np.ndarray:
 
 
 def _silhouette(points: np.ndarray, labels: np.ndarray) -> float:
-    """Mean silhouette on cosine distance (higher: better separated groups)."""
+    """Mean silhouette on cosine distance (higher: better separated groups; -1 for one group)."""
+    if len(np.unique(labels)) < 2:
+        return -1.0
     distance = 1.0 - points @ points.T
     scores = []
     for i, own in enumerate(labels):
@@ -97,6 +103,8 @@ def estimate_count(points: np.ndarray, most: int = MAX_AUTO_SPEAKERS) -> int:
     if len(points) < 4:
         return 1
     two = kmeans(points, 2)
+    if len(np.unique(two)) < 2:
+        return 1  # not even two groups: all windows sound the same
     middle = centroids(points, two)
     persistence = float(np.mean(two[1:] == two[:-1]))
     if float(middle[0] @ middle[1]) >= ONE_VOICE_SIMILARITY and persistence < _TURN_PERSISTENCE:
