@@ -336,3 +336,9 @@ def test_cli_speaker_count_is_a_number_or_auto(tmp_path):
     assert done.returncode == 2 and "give 1 to 6 or auto" in done.stderr
     done = holdnote(tmp_path, "transcribe-file", str(tmp_path / "x.wav"), "--speakers", "auto")
     assert "no such audio file" in done.stderr  # accepted; the file is what is missing
+
+
+def test_cli_refuses_a_voice_name_the_labelling_gives_itself(tmp_path):
+    for name in ("Client", "speaker 2", "Unknown"):
+        done = holdnote(tmp_path, "enroll-voice", str(tmp_path / "me.wav"), "--name", name)
+        assert done.returncode == 2 and "a label Holdnote gives unknown voices" in done.stderr
