@@ -28,11 +28,13 @@ readonly COMMAND_LINK=/usr/local/bin/holdnote
 readonly SERVICE_USER=holdnote
 readonly UNITS=(holdnote-recorder.service holdnote-web.service
   holdnote-transcribe.service holdnote-transcribe.timer
-  holdnote-draft.service holdnote-draft.path)
+  holdnote-draft.service holdnote-draft.path
+  holdnote-transcribe-now.service holdnote-transcribe-now.path)
 # The units that run all the time (the transcribe service is started by its timer, the
-# draft service by its path unit when the web page asks for a redraft).
+# draft and transcribe-now services by their path units when the web page asks for a
+# redraft or "Transcribe now").
 readonly ALWAYS_ON=(holdnote-recorder.service holdnote-web.service holdnote-transcribe.timer
-  holdnote-draft.path)
+  holdnote-draft.path holdnote-transcribe-now.path)
 # Python with headers and a compiler: PyAudio and systemd-python build from source
 # against PortAudio and libsystemd. alsa-utils gives IT `arecord -l` to find the mic.
 # apt_packages adds the few whose names differ between the releases.

@@ -361,11 +361,15 @@ class Drafting(_Section):
 class Retention(_Section):
     """How long things are kept."""
 
-    audio: Literal["delete_after_transcription", "keep_days"] = Field(
-        "delete_after_transcription", description="What happens to audio once transcribed."
+    audio: Literal["delete_after_signing", "delete_after_transcription", "keep_days"] = Field(
+        "delete_after_signing",
+        description="When audio goes: once its note is signed (at most audio_keep_days), "
+        "once transcribed, or audio_keep_days after.",
     )
     audio_keep_days: int = Field(
-        7, ge=0, le=3650, description="With audio = keep_days: days audio is kept."
+        7, ge=0, le=3650,
+        description="Days audio is kept after transcription (the limit for "
+        "delete_after_signing; damaged audio is never deleted).",
     )
     session_keep_days: int = Field(
         0, ge=0, le=36500,

@@ -16,9 +16,13 @@ Versions (the ``version`` key):
    missing time is 0, an entry that is not an object is dropped.
 2. The same keys and layout, complete and checked when read.
 3. Adds ``gaps``: the stretches of the recording that could not be read (a
-   damaged chunk the salvage reader skipped), so times after them stay right
-   (current). A version-2 result had none. ``gaps`` may be absent from a
+   damaged chunk the salvage reader skipped), so times after them stay right.
+   A version-2 result had none. ``gaps`` may be absent from a
    version-3 result too (test fixtures and hand-made results): absent means none.
+4. Adds ``review`` to each risk flag (current): ``"removed"`` for a flag that a
+   correction of the transcript took away, kept until the clinician confirms
+   the removal; ``""`` otherwise (every flag of a version-3 result). Like
+   ``gaps``, it may be absent from a hand-made result: absent means ``""``.
 
 A result from a newer Holdnote, or a version-2 result that breaks the layout,
 raises :class:`TranscriptFormatError` naming the version or the field.
@@ -34,7 +38,7 @@ from typing import Any
 
 from appliance.errors import TranscriptFormatError
 
-CURRENT_VERSION = 3
+CURRENT_VERSION = 4
 
 
 # --- the parts -------------------------------------------------------------------------------
@@ -102,6 +106,10 @@ class Metrics:
         return asdict(self)
 
 
+# RiskFlag.review of a flag a correction took away (awaiting the clinician's confirmation).
+REMOVED = "removed"
+
+
 @dataclass(frozen=True)
 class RiskFlag:
     """One sentence that uses risk language.
@@ -110,7 +118,9 @@ class RiskFlag:
     is the whole sentence and ``term`` the words that matched. ``negated`` is
     True when the sentence denies the risk ("I'm not suicidal"), which is still
     flagged. For an answer to a clinician's risk question, ``context`` holds the
-    question and ``term`` what it asked about.
+    question and ``term`` what it asked about. ``review`` is :data:`REMOVED` for a
+    flag a correction of the transcript took away: it stays listed until the
+    clinician confirms the removal (signing waits for that); ``""`` otherwise.
     """
 
     category: str
@@ -121,6 +131,12 @@ class RiskFlag:
     negated: bool
     term: str
     context: str = ""
+    review: str = ""
+
+    @property
+    def removed(self) -> bool:
+        """True for a flag a correction took away, awaiting the clinician's confirmation."""
+        return self.review == REMOVED
 
     def to_json(self) -> dict:
         """The fields as a dict, in declaration order."""
@@ -334,7 +350,14 @@ def _v2_to_v3(old: Mapping) -> dict:
     return {**old, "version": 3, "gaps": []}
 
 
-_UPGRADES: dict[int, Callable[[Mapping], dict]] = {1: _v1_to_v2, 2: _v2_to_v3}
+def _v3_to_v4(old: Mapping) -> dict:
+    """Version 3 knew of no corrections: every flag stands as recognised."""
+    flags = [{**flag, "review": ""} if isinstance(flag, Mapping) else flag
+             for flag in _array(old.get("flags"))] if "flags" in old else old.get("flags")
+    return {**old, "version": 4, "flags": flags}
+
+
+_UPGRADES: dict[int, Callable[[Mapping], dict]] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4}
 
 
 def _num(value: object, default: float = 0.0) -> float:
@@ -471,7 +494,8 @@ def _flag(fields: _Fields) -> RiskFlag:
         category=fields.text("category"), start=fields.number("start"), end=fields.number("end"),
         speaker=fields.text("speaker"), quote=fields.text("quote"),
         negated=fields.boolean("negated"), term=fields.text("term"),
-        context=fields.text("context"))
+        context=fields.text("context"),
+        review=fields.text("review") if "review" in fields.data else "")
 
 
 def _bookmark(fields: _Fields) -> Bookmark:

@@ -15,7 +15,7 @@ from pathlib import Path
 from types import ModuleType
 
 from appliance.access import audit, failures, keys, logins
-from appliance.store import db, voices
+from appliance.store import db, transcripts, voices
 from appliance.transcription import checkpoints
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -23,7 +23,8 @@ ROOT = Path(__file__).resolve().parent.parent
 OWNERS: dict[str, ModuleType] = {
     "sessions": db,
     "session_shares": db,
-    "transcripts": db,
+    "transcripts": transcripts,
+    "transcript_versions": transcripts,
     "notes": db,
     "addenda": db,
     "settings": db,

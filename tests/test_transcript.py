@@ -77,7 +77,7 @@ def _result() -> TranscriptResult:
 
 def test_the_pipeline_builds_a_typed_result():
     result = _result()
-    assert result.version == CURRENT_VERSION == 3
+    assert result.version == CURRENT_VERSION == 4
     assert result.segments[1] == Segment(
         8.0, 12.9, "Client", "Sometimes I think everyone would be better off without me.")
     assert result.speakers == (CLINICIAN, "Client")
@@ -107,7 +107,7 @@ def test_the_json_keeps_the_layout_of_version_1():
     # compared on their own; everything else byte for byte.
     now = _result().to_json()
     expected = {**_v1(), "version": CURRENT_VERSION, "gaps": [], "note": now["note"],
-                "flags": _recategorised(_v1()["flags"], now["flags"])}
+                "flags": _recategorised(_reviewed(_v1()["flags"]), now["flags"])}
     assert json.dumps(now) == json.dumps(expected)
     assert _result().to_bytes() == json.dumps(expected).encode()
     assert _note_without_times(now["note"]) == _note_without_times(_v1()["note"])
@@ -138,9 +138,15 @@ def test_a_version_1_result_migrates_to_the_same_content():
     assert dataclasses.replace(migrated, note=fresh.note, flags=tuple(
         dataclasses.replace(f, category=g.category) for f, g in zip(migrated.flags, fresh.flags,
                                                                      strict=True))) == fresh
-    assert migrate(old) == {**old, "version": CURRENT_VERSION, "gaps": []}
+    assert migrate(old) == {**old, "version": CURRENT_VERSION, "gaps": [],
+                            "flags": _reviewed(old["flags"])}
     assert TranscriptResult.from_json({k: v for k, v in old.items() if k != "version"}) == \
         migrated, "a result without a version is version 1"
+
+
+def _reviewed(flags: list[dict]) -> list[dict]:
+    """Flags as version 4 writes them: none removed by a correction."""
+    return [{**flag, "review": ""} for flag in flags]
 
 
 def _recategorised(old: list[dict], new: list[dict]) -> list[dict]:
@@ -181,6 +187,22 @@ def test_a_version_2_result_reads_with_no_gaps():
     v2 = {k: v for k, v in _result().to_json().items() if k != "gaps"} | {"version": 2}
     assert TranscriptResult.from_json(v2) == _result()
     assert TranscriptResult.from_json(v2).gaps == () and _result().unreadable_s == 0
+
+
+def test_a_version_3_result_reads_with_every_flag_standing():
+    v3 = _result().to_json() | {"version": 3}
+    v3["flags"] = [{k: v for k, v in flag.items() if k != "review"} for flag in v3["flags"]]
+    assert v3["flags"], "the fixture has risk flags"
+    read = TranscriptResult.from_json(v3)
+    assert read == _result() and not any(flag.removed for flag in read.flags)
+
+
+def test_a_flag_removed_by_a_correction_round_trips():
+    result = _result()
+    removed = dataclasses.replace(result, flags=(
+        dataclasses.replace(result.flags[0], review="removed"), *result.flags[1:]))
+    again = TranscriptResult.from_bytes(removed.to_bytes())
+    assert again == removed and again.flags[0].removed and not again.flags[1:][0].removed
 
 
 def test_gaps_round_trip_and_add_up():
@@ -230,7 +252,7 @@ def test_the_session_page_and_list_mark_a_damaged_recording(user, svc, clock):
 
 
 @pytest.mark.parametrize("version, message", [
-    (4, r"version 4, written by a newer Holdnote; this one reads versions 1 to 3: update"),
+    (5, r"version 5, written by a newer Holdnote; this one reads versions 1 to 4: update"),
     (99, r"version 99"),
     (0, r"whole number from 1, got 0"),
     ("2", r"whole number from 1, got '2'"),
@@ -243,7 +265,7 @@ def test_an_unknown_version_is_refused_with_a_clear_error(version, message):
 
 def test_a_transcript_format_error_is_a_value_error():
     with pytest.raises(ValueError, match="newer Holdnote"):
-        TranscriptResult.from_json({"version": 4})
+        TranscriptResult.from_json({"version": 5})
 
 
 def _broken(change) -> dict:
@@ -291,6 +313,7 @@ def test_an_upgraded_device_shows_and_finds_its_stored_version_1_result(user, sv
     raw = svc.storage.load_transcript(session_id)
     assert json.loads(age.decrypt(raw, [svc.keys.identity()]))["version"] == 1
     page = user.get(f"/sessions/{session_id}").text
+    page = re.sub(r'<a class="fix no-print" [^>]*>Correct</a>', "", page)  # the owner's links
     assert (DATA / "transcript_v1.timeline.html").read_text("utf-8").strip() in page
     assert "Recording interrupted: power loss" in page and "model tiny.en" in page
     hits = user.get("/search", query_string={"q": "everyone would be better"}).text

@@ -18,14 +18,16 @@ from tests.conftest import REPO, need_tool
 
 UNIT_DIR = REPO / "systemd"
 SERVICES = ("holdnote-recorder.service", "holdnote-web.service", "holdnote-transcribe.service",
-            "holdnote-draft.service")
-UNITS = (*SERVICES, "holdnote-transcribe.timer", "holdnote-draft.path")
+            "holdnote-draft.service", "holdnote-transcribe-now.service")
+UNITS = (*SERVICES, "holdnote-transcribe.timer", "holdnote-draft.path",
+         "holdnote-transcribe-now.path")
 # Exposure ceilings from the issue (0 = fully locked down, 10 = no sandbox).
 EXPOSURE_LIMITS = {
     "holdnote-recorder.service": 3.5,
     "holdnote-web.service": 2.5,
     "holdnote-transcribe.service": 2.5,
     "holdnote-draft.service": 2.5,
+    "holdnote-transcribe-now.service": 2.5,
 }
 SYSTEM_UNITS = Path("/usr/lib/systemd/system")
 
@@ -137,7 +139,7 @@ def test_all_services_share_one_preserved_runtime_directory(unit):
 
 
 @pytest.mark.parametrize("unit", ["holdnote-transcribe.service", "holdnote-recorder.service",
-                                  "holdnote-draft.service"])
+                                  "holdnote-draft.service", "holdnote-transcribe-now.service"])
 def test_recorder_and_transcriber_have_no_network(unit):
     """Audio and transcripts can never leave the device from these services."""
     assert last(unit, "PrivateNetwork") == "yes"
@@ -242,6 +244,36 @@ def test_install_sh_installs_every_unit_and_enables_the_triggers():
     """A unit file install.sh does not copy would never run on the appliance."""
     assert sorted(install_sh_array("UNITS")) == sorted(path.name for path in UNIT_DIR.iterdir())
     always_on = install_sh_array("ALWAYS_ON")
-    assert {"holdnote-draft.path", "holdnote-transcribe.timer"} <= set(always_on)
+    assert {"holdnote-draft.path", "holdnote-transcribe.timer",
+            "holdnote-transcribe-now.path"} <= set(always_on)
     # The triggered services run only when their timer or path unit starts them.
-    assert not {"holdnote-draft.service", "holdnote-transcribe.service"} & set(always_on)
+    assert not {"holdnote-draft.service", "holdnote-transcribe.service",
+                "holdnote-transcribe-now.service"} & set(always_on)
+
+
+# --- Transcribe now ------------------------------------------------------------------------
+
+
+def test_transcribe_now_runs_the_queued_sessions_at_idle_priority_sandboxed_as_the_night_job():
+    """The clinician is using the device while it runs: idle time only, and the sandbox
+    and memory limit of the overnight job, which runs the same code."""
+    service, night = "holdnote-transcribe-now.service", "holdnote-transcribe.service"
+    assert last(service, "Type") == "oneshot"
+    assert last(service, "ExecStart") == "/opt/holdnote/bin/holdnote transcribe --queued"
+    assert last(service, "Nice") == "19"
+    assert last(service, "CPUSchedulingPolicy") == "idle"
+    assert last(service, "IOSchedulingClass") == "idle"
+    sandbox = {key: values for key, values in directives(night).items()
+               if key not in {"ExecStart", "CPUSchedulingPolicy", "Description"}}
+    mine = directives(service)
+    assert {key: mine.get(key) for key in sandbox} == sandbox
+
+
+def test_transcribe_now_path_watches_the_request_the_web_page_touches():
+    from appliance.config import Config
+    from web_ui.views.transcribe_now import REQUEST_FILE
+
+    unit = "holdnote-transcribe-now.path"
+    assert last(unit, "PathModified") == str(Config().paths.runtime_dir / REQUEST_FILE)
+    assert last(unit, "Unit") == "holdnote-transcribe-now.service"
+    assert last(unit, "WantedBy") == "paths.target"

@@ -27,7 +27,20 @@ def create_app(config: config_mod.Config | None = None, *,
                now: Callable[[], datetime] | None = None) -> Flask:
     """Build the web app for ``config`` (default: the configuration file) and clock ``now``."""
     from web_ui.serving import secret
-    from web_ui.views import admin, auth, device, errors, formatting, owners, search, security, sessions
+    from web_ui.views import (
+        admin,
+        audio,
+        auth,
+        corrections,
+        device,
+        errors,
+        formatting,
+        owners,
+        search,
+        security,
+        sessions,
+        transcribe_now,
+    )
     from web_ui.views.context import EXTENSION, Services
 
     cfg = config if config is not None else config_mod.load()
@@ -56,7 +69,8 @@ def create_app(config: config_mod.Config | None = None, *,
     security.install(app)
     CSRFProtect(app)
     auth.install(app)
-    for blueprint in (sessions.bp, owners.bp, search.bp, device.bp, admin.bp):
+    for blueprint in (sessions.bp, owners.bp, search.bp, device.bp, admin.bp, audio.bp,
+                      transcribe_now.bp, corrections.bp):
         app.register_blueprint(blueprint)
     formatting.install(app)
     errors.install(app)

@@ -15,6 +15,8 @@ What this module gives:
   (for example after a power cut while recording);
 - the explicit salvage mode :class:`SkippingReader`, which reads past chunks that
   fail to authenticate and reports each as a :class:`Gap` (normal reading fails);
+- random access, :class:`SeekableReader`: any byte range, decrypting only the
+  chunks it needs (damaged ones read as zeros and are reported as gaps);
 - atomic :func:`encrypt_file` / :func:`decrypt_file` (temporary name, fsync, rename);
 - strict ASCII armor: :func:`dearmor`, :func:`read_armored`, :func:`armor`.
 
@@ -28,7 +30,7 @@ This package is the public face; other code imports from here.
 The implementation lives beside this file, one module per part of the format.
 Imports flow one way, from the bottom up: ``bech32`` and ``primitives``; ``stanza``;
 the key types ``x25519``, ``scrypt`` and ``hybrid``; ``keyfiles``; ``source``;
-``armor`` and ``header``; ``stream``; ``skipping`` and ``files``.
+``armor`` and ``header``; ``stream``; ``skipping`` and ``files``; ``seekable``.
 
 Names without a leading underscore are shared between these modules; a leading
 underscore means the name is used only in the module that defines it.
@@ -53,6 +55,7 @@ from appliance.age.primitives import CHUNK_SIZE
 from appliance.age.scrypt import DEFAULT_SCRYPT_WORK_FACTOR as DEFAULT_SCRYPT_WORK_FACTOR
 from appliance.age.scrypt import MAX_SCRYPT_WORK_FACTOR as MAX_SCRYPT_WORK_FACTOR
 from appliance.age.scrypt import ScryptIdentity, ScryptRecipient
+from appliance.age.seekable import SeekableReader
 from appliance.age.skipping import Gap, SkippingReader
 from appliance.age.stanza import Identity, Recipient, Stanza
 from appliance.age.stream import PathOrFile as PathOrFile
@@ -72,6 +75,7 @@ __all__ = [
     "SalvageResult",
     "ScryptIdentity",
     "ScryptRecipient",
+    "SeekableReader",
     "SkippingReader",
     "Stanza",
     "StreamReader",

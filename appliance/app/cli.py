@@ -188,11 +188,12 @@ def cmd_record(args: argparse.Namespace) -> int:
 
 
 def cmd_transcribe(args: argparse.Namespace) -> int:
-    """``holdnote transcribe --overnight`` (or ``--session ID`` for one session now)."""
+    """``holdnote transcribe --overnight``, ``--queued`` ("Transcribe now") or ``--session ID``."""
     from appliance.transcription import commands
 
     cfg = config_mod.load(args.config)
-    return commands.run_job(cfg, session_id=args.session, overnight=args.overnight)
+    return commands.run_job(cfg, session_id=args.session, overnight=args.overnight,
+                            queued=args.queued)
 
 
 def cmd_transcribe_file(args: argparse.Namespace) -> int:
@@ -352,7 +353,10 @@ def _audit_and_record_parsers(sub: argparse._SubParsersAction) -> None:
 def _transcribe_parsers(sub: argparse._SubParsersAction) -> None:
     job = sub.add_parser("transcribe", help="transcribe waiting sessions")
     job.add_argument("--overnight", action="store_true", help="respect the night window")
-    job.add_argument("--session", type=int, help="only this session, now")
+    which = job.add_mutually_exclusive_group()
+    which.add_argument("--queued", action="store_true",
+                       help="only the sessions 'Transcribe now' asked for, at any time")
+    which.add_argument("--session", type=int, help="only this session, now")
     job.set_defaults(func=cmd_transcribe)
     one = sub.add_parser("transcribe-file", help="transcribe one audio file to JSON")
     one.add_argument("audio", help="WAV, FLAC or an age file (when unlocked)")

@@ -39,6 +39,9 @@ from appliance import service
 from appliance.app.demo_steps import JobProgress, enroll_series_clinician, playlist, why_no_drafting
 from appliance.errors import HoldnoteError
 
+# At import, not in the watcher: a request made while it imported would pass unseen.
+from web_ui.views import drafts, transcribe_now
+
 DEMO_USER = "demo"
 MARKER = ".holdnote-demo"
 # The shared sample dialogue (beside the checkout in development and CI).
@@ -48,6 +51,8 @@ SERIES = tuple(SAMPLE.parents[1] / "series" / f"week{n}.mono.wav" for n in (1, 2
 LLM = "bundled-smollm2"
 # The sample plays faster than real time so the demo is ready in seconds, not minutes.
 PLAYBACK_SPEED = 8.0
+# The session left waiting for "Transcribe now": the dialogue's first exchanges.
+WAITING_CLIP_S = 18.0
 # Moderate key-slot cost: logging in takes a moment, not a second.
 DEMO_WORK_FACTOR = 14
 SOCKET_PATH_MAX = 100  # AF_UNIX paths are limited to 108 bytes
@@ -143,6 +148,14 @@ def demo_recordings(workdir: Path) -> list[Path]:
     if recordings[0] == SAMPLE and all(p.is_file() for p in SERIES):
         recordings += SERIES
     return recordings
+
+
+def waiting_clip(source: Path, target: Path, seconds: float = WAITING_CLIP_S) -> Path:
+    """The first ``seconds`` of ``source`` as a WAV file: the session the demo leaves waiting."""
+    with wave.open(str(source), "rb") as src, wave.open(str(target), "wb") as out:
+        out.setparams(src.getparams())
+        out.writeframes(src.readframes(int(seconds * src.getframerate())))
+    return target
 
 
 def demo_audio(workdir: Path) -> Path:
@@ -404,15 +417,22 @@ def _run(demo: Demo) -> int:
              f"  certificate: SHA-256 {fingerprint}\n"
              "               (your browser warns about the self-signed certificate once)\n"
              f"  logs:        {demo.workdir}/demo.log, web.log, transcribe.log\n")
-    factory = start_recorder(demo, recordings)
+    later = waiting_clip(recordings[0], demo.workdir / "later.wav")
+    factory = start_recorder(demo, [*recordings, later])
     session_ids = [record_sample(demo, factory, _audio_seconds(audio),
                                  "dialogue" if n == 0 else f"the client series (week {n})")
                    for n, audio in enumerate(recordings)]
     transcribe(demo, config_path, session_ids)
+    # Recorded after the night run: it waits, for "Transcribe now" on its page.
+    waiting = record_sample(demo, factory, _audio_seconds(later), "a session for tonight")
     session_id, *series = session_ids
     more = (f"  client series: sessions {', '.join(map(str, series))} (weeks 1–3 with one client)\n"
             if series else "")
     demo.say(f"\nReady: session {session_id} has a draft note: {url}sessions/{session_id}\n{more}"
+             "  listen:      click a transcript line to play the recording from it (kept until "
+             "the note is signed); Correct a line or rename a speaker under the transcript\n"
+             f"  waiting:     session {waiting} waits for tonight: {url}sessions/{waiting} "
+             "has Transcribe now\n"
              f"  demo login:  {DEMO_USER} / {passphrase}\n"
              f"  try also:    .venv/bin/holdnote --config {config_path} record status\n"
              "Press Ctrl-C to stop.")
@@ -421,29 +441,34 @@ def _run(demo: Demo) -> int:
 
 
 def serve_redrafts(demo: Demo, config_path: Path) -> None:
-    """Until stopped, do what holdnote-draft.path does on the appliance: a Redraft on the
-    page writes the request file, and ``holdnote draft --queued`` runs."""
-    from web_ui.views.drafts import REQUEST_FILE
-
-    request = Path(demo.cfg.paths.runtime_dir) / REQUEST_FILE
-    seen = redraft_stamp(request)
+    """Until stopped, do what holdnote-draft.path and holdnote-transcribe-now.path do on the
+    appliance: a Redraft (or Transcribe now) on the page writes its request file, and
+    ``holdnote draft --queued`` (or ``holdnote transcribe --queued``) runs."""
+    watched = [(Path(demo.cfg.paths.runtime_dir) / drafts.REQUEST_FILE, ["draft", "--queued"],
+                "Redraft asked for on the page: drafting the queued notes …"),
+               (Path(demo.cfg.paths.runtime_dir) / transcribe_now.REQUEST_FILE,
+                ["transcribe", "--queued"],
+                "Transcribe now asked for on the page: transcribing at idle priority …")]
+    seen = {request: redraft_stamp(request) for request, _, _ in watched}
     while not demo.stop.wait(REDRAFT_POLL_S):
-        stamp = redraft_stamp(request)
-        if stamp == seen or (demo.transcriber is not None and demo.transcriber.poll() is None):
-            continue
-        seen = stamp
-        demo.say("Redraft asked for on the page: drafting the queued notes …")
-        with open(demo.workdir / "transcribe.log", "ab") as log:
-            demo.transcriber = subprocess.Popen(
-                [sys.executable, "-m", "appliance.app.cli", "--config", str(config_path),
-                 "draft", "--queued"],
-                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                preexec_fn=_die_with_parent,  # noqa: PLW1509 - the only way to set PR_SET_PDEATHSIG
-            )
+        for request, command, message in watched:
+            stamp = redraft_stamp(request)
+            if stamp == seen[request] or (demo.transcriber is not None
+                                          and demo.transcriber.poll() is None):
+                continue
+            seen[request] = stamp
+            demo.say(message)
+            with open(demo.workdir / "transcribe.log", "ab") as log:
+                demo.transcriber = subprocess.Popen(
+                    [sys.executable, "-m", "appliance.app.cli", "--config", str(config_path),
+                     *command],
+                    stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                    preexec_fn=_die_with_parent,  # noqa: PLW1509 - the only way to set PR_SET_PDEATHSIG
+                )
 
 
 def redraft_stamp(request: Path) -> float | None:
-    """When the page last asked for a Redraft (None: never)."""
+    """When the page last asked through ``request`` (a Redraft, Transcribe now; None: never)."""
     try:
         return request.stat().st_mtime
     except OSError:

@@ -9,8 +9,9 @@ this module as age ciphertext; the columns that hold it end in ``_enc``.
 Each table's SQL lives in one module, its owner (``tests/test_sql_owners.py``
 keeps it so); every other module goes through the owner's functions:
 
-- ``sessions``, ``session_shares``, ``transcripts``, ``notes``, ``addenda``, ``settings``:
-  this module
+- ``sessions``, ``session_shares``, ``notes``, ``addenda``, ``settings``: this module
+- ``transcripts``, ``transcript_versions``: :mod:`appliance.store.transcripts` (corrections
+  keep every version)
 - ``users``, ``key_slots``: :mod:`appliance.access.keys`
 - ``login_failures``: :mod:`appliance.access.failures` (one counter for the web login
   and the key store's unlock)
@@ -34,10 +35,12 @@ from pathlib import Path
 
 from appliance.errors import InvalidStateError, SessionNotFoundError, StorageError
 from appliance.fsutil import fsync_dir
+from appliance.store import transcripts
 from appliance.store.lifecycle import PENDING_STATES as PENDING_STATES  # re-exported: callers import it here
 from appliance.store.lifecycle import TRANSITIONS as TRANSITIONS
 from appliance.store.lifecycle import State, illegal, sources
 from appliance.store.schema import MIGRATIONS as MIGRATIONS  # re-exported: callers import it here
+from appliance.store.transcripts import Stored, Version
 
 DB_NAME = "holdnote.db"
 RECORDINGS = "recordings"
@@ -49,6 +52,7 @@ _SESSION_COLUMNS = {
     "label_enc", "flags_enc", "audio_deleted_at", "transcribed_at",
     "owner_id", "unreadable_s", "end_reason",
     "drafting", "drafting_reason", "drafting_progress", "draft_template",
+    "transcribe_requested_at",
 }
 
 
@@ -100,11 +104,9 @@ class SessionTexts:
 _FINGERPRINTS = """
 SELECT s.id, s.started_at, s.state,
        hex(substr(s.label_enc, -16)) AS label_v,
-       t.created_at AS transcript_v,
        hex(substr(n.note_enc, -16)) AS note_v,
        a.v AS addenda_v
 FROM sessions s
-LEFT JOIN transcripts t ON t.session_id = s.id
 LEFT JOIN notes n ON n.session_id = s.id
 LEFT JOIN (SELECT session_id, COUNT(*) || ':' || MAX(id) AS v
              FROM addenda GROUP BY session_id) a ON a.session_id = s.id
@@ -216,6 +218,8 @@ class Session:
     drafting_reason: str | None = None
     drafting_progress: float = 0.0
     draft_template: str | None = None
+    # Set by "Transcribe now" on the page; cleared once the job has a transcript or failed.
+    transcribe_requested_at: datetime | None = None
 
 
 def _when(text: str | None) -> datetime | None:
@@ -249,6 +253,7 @@ def _session_from_row(row: sqlite3.Row) -> Session:
         drafting_reason=row["drafting_reason"],
         drafting_progress=row["drafting_progress"],
         draft_template=row["draft_template"],
+        transcribe_requested_at=_when(row["transcribe_requested_at"]),
     )
 
 
@@ -600,22 +605,44 @@ class Storage:
     # --- results -------------------------------------------------------------
 
     def save_transcript(self, session_id: int, result_enc: bytes) -> None:
-        """Store the encrypted transcription result (replacing any earlier one)."""
+        """Store the encrypted transcription result (replacing any earlier one and its versions)."""
         with self.connect() as conn:
-            conn.execute(
-                "INSERT INTO transcripts(session_id, result_enc, created_at) VALUES(?, ?, ?) "
-                "ON CONFLICT(session_id) DO UPDATE SET result_enc = excluded.result_enc, "
-                "created_at = excluded.created_at",
-                (session_id, result_enc, iso(self.now())),
-            )
+            transcripts.save(conn, session_id, result_enc, iso(self.now()))
 
     def load_transcript(self, session_id: int) -> bytes | None:
-        """The encrypted transcription result, or ``None``."""
+        """The encrypted transcription result as it reads now (corrected, if it was), or ``None``."""
+        stored = self.stored_transcript(session_id)
+        return stored.result_enc if stored else None
+
+    def stored_transcript(self, session_id: int) -> Stored | None:
+        """The current transcript with its version number (what a correction is based on)."""
         with self.read() as conn:
-            row = conn.execute(
-                "SELECT result_enc FROM transcripts WHERE session_id = ?", (session_id,)
-            ).fetchone()
-        return row["result_enc"] if row else None
+            return transcripts.load(conn, session_id)
+
+    def save_correction(self, session_id: int, *, based_on: int, result_enc: bytes,
+                        flags_enc: bytes | None, author: str, summary: str) -> int:
+        """Replace the transcript with a correction of version ``based_on``; the new version.
+
+        The session's flag summary (``flags_enc``) changes in the same transaction.
+        :class:`appliance.store.transcripts.VersionConflictError` (nothing written)
+        when another correction was saved since ``based_on``.
+        """
+        with self.connect() as conn:
+            version = transcripts.correct(conn, session_id, based_on=based_on,
+                                          result_enc=result_enc, when=iso(self.now()),
+                                          author=author, summary=summary)
+            conn.execute("UPDATE sessions SET flags_enc = ? WHERE id = ?", (flags_enc, session_id))
+        return version
+
+    def transcript_versions(self, session_id: int) -> list[Version]:
+        """The saved versions of a transcript, the recognised one first (empty before a correction)."""
+        with self.read() as conn:
+            return transcripts.versions(conn, session_id)
+
+    def transcript_version(self, session_id: int, number: int) -> Version | None:
+        """One saved version with its ciphertext, or None."""
+        with self.read() as conn:
+            return transcripts.version(conn, session_id, number)
 
     def save_note(self, session_id: int, note_enc: bytes, author: str | None = None) -> None:
         """Store an encrypted note; refused once the note is signed."""
@@ -721,17 +748,16 @@ class Storage:
                                 (session_id,)).fetchone()
             addenda = conn.execute("SELECT COUNT(*) FROM addenda WHERE session_id = ?",
                                    (session_id,)).fetchone()[0]
-            transcript = conn.execute("SELECT 1 FROM transcripts WHERE session_id = ?",
-                                      (session_id,)).fetchone()
+            transcript = transcripts.exists(conn, session_id)
         return RecordFacts(
             has_note=note is not None,
             signed_at=_when(note["signed_at"]) if note else None,
             signed_by=note["signed_by"] if note else None,
-            addenda=addenda, has_transcript=transcript is not None)
+            addenda=addenda, has_transcript=transcript)
 
     # --- search ----------------------------------------------------------------
 
-    def search_fingerprints(self) -> list[sqlite3.Row]:
+    def search_fingerprints(self) -> list[dict]:
         """Every session's id, start, state and tags that change with its texts.
 
         ``label_v``, ``transcript_v``, ``note_v`` and ``addenda_v`` change when
@@ -739,7 +765,9 @@ class Storage:
         only the sessions that changed.
         """
         with self.read() as conn:
-            return conn.execute(_FINGERPRINTS).fetchall()
+            rows = conn.execute(_FINGERPRINTS).fetchall()
+            versions = transcripts.fingerprints(conn)
+        return [{**dict(row), "transcript_v": versions.get(row["id"])} for row in rows]
 
     def session_texts(self, session_id: int) -> SessionTexts:
         """The ciphertexts a search index reads for one session, from one snapshot."""
@@ -750,13 +778,12 @@ class Storage:
                                 (session_id,)).fetchone()
             addenda = conn.execute("SELECT text_enc FROM addenda WHERE session_id = ? "
                                    "ORDER BY id", (session_id,)).fetchall()
-            result = conn.execute("SELECT result_enc FROM transcripts WHERE session_id = ?",
-                                  (session_id,)).fetchone()
+            result = transcripts.load(conn, session_id)
         if label is None:
             raise SessionNotFoundError(f"no session {session_id}")
         return SessionTexts(label["label_enc"], note["note_enc"] if note else None,
                             tuple(a["text_enc"] for a in addenda),
-                            result["result_enc"] if result else None)
+                            result.result_enc if result else None)
 
     # --- deletion ------------------------------------------------------------
 
@@ -769,12 +796,12 @@ class Storage:
         self.update_session(session_id, audio_deleted_at=self.now())
 
     def delete_transcript(self, session_id: int) -> bool:
-        """Remove a session's transcript (its note and addenda stay); False if it had none."""
+        """Remove a session's transcript and its versions (note and addenda stay); False if none."""
         with self.connect() as conn:
-            cursor = conn.execute("DELETE FROM transcripts WHERE session_id = ?", (session_id,))
-        if cursor.rowcount:
+            deleted = transcripts.delete(conn, session_id)
+        if deleted:
             self.checkpoint()
-        return cursor.rowcount == 1
+        return deleted
 
     def delete_session(self, session_id: int) -> None:
         """Remove a session's files and every row that belongs to it."""

@@ -169,5 +169,29 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE sessions ADD COLUMN drafting_progress REAL NOT NULL DEFAULT 0;
     ALTER TABLE sessions ADD COLUMN draft_template TEXT;
     CREATE INDEX sessions_drafting ON sessions(drafting) WHERE drafting IS NOT NULL;
-"""
+""",
+    # 6: corrections. transcripts.result_enc holds the corrected transcript and
+    # transcripts.version counts the corrections (0: as recognised); each earlier
+    # result is kept encrypted in transcript_versions (version 0: the recognised
+    # one, saved at the first correction). summary names what changed without
+    # client text ("line 12 text"). Deleting the session deletes them all.
+    """
+    ALTER TABLE transcripts ADD COLUMN version INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE transcript_versions (
+        session_id INTEGER NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+        version INTEGER NOT NULL,
+        created_at TEXT NOT NULL,
+        author TEXT,
+        summary TEXT NOT NULL,
+        result_enc BLOB NOT NULL,
+        PRIMARY KEY (session_id, version)
+    );
+""",
+    # 7: "Transcribe now". When the clinician asked for a waiting session to be
+    # transcribed at once (NULL: not asked); `holdnote transcribe --queued` takes
+    # these sessions, the overnight job too, and the job clears it once the
+    # session has a transcript or failed.
+    """
+    ALTER TABLE sessions ADD COLUMN transcribe_requested_at TEXT;
+""",
 )

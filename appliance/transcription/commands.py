@@ -168,12 +168,13 @@ def _sigterm_sets(event: threading.Event) -> Iterator[None]:
 
 
 def run_job(cfg, session_id: int | None = None, overnight: bool = False, *,
-            now: Callable[[], datetime] = utcnow, stop: threading.Event | None = None,
+            queued: bool = False, now: Callable[[], datetime] = utcnow, stop: threading.Event | None = None,
             recognizer=None, recorder_status=None,
             poll_s: float = RECORDER_POLL_S, language_model=None) -> int:
     """``holdnote transcribe``: the waiting sessions (or one), oldest first.
 
-    ``overnight`` applies retention and the night window. The keyword-only
+    ``overnight`` applies retention and the night window; ``queued`` takes only the
+    sessions "Transcribe now" asked for, at any time. The other keyword-only
     arguments are for tests and the demo (a clock, a stop event, an already
     loaded recognizer or language model, a recorder-status callable).
     """
@@ -181,4 +182,4 @@ def run_job(cfg, session_id: int | None = None, overnight: bool = False, *,
     with _sigterm_sets(stop):
         job = Job(cfg, now=now, stop=stop, recognizer=recognizer,
                   recorder_status=recorder_status, poll_s=poll_s, language_model=language_model)
-        return job.run(session_id, overnight)
+        return job.run(session_id, overnight, queued=queued)

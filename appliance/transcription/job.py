@@ -12,8 +12,10 @@ and its audio is kept. A recording with damaged chunks is transcribed around
 them (the salvage reader reads them as silence of their true length); the
 unreadable seconds go to ``sessions.unreadable_s``, the journal (a warning) and
 the audit log, and such a session's audio is never deleted automatically.
-Retention (audio and whole sessions) is applied here too. Every automatic
-action goes to the audit log as actor ``transcriber``.
+Retention (audio and whole sessions, :mod:`appliance.transcription.retention`) is
+applied here too. ``holdnote transcribe --queued`` (started when "Transcribe now"
+is pressed on the page) takes only the sessions asked for, whatever the time of
+day. Every automatic action goes to the audit log as actor ``transcriber``.
 """
 
 from __future__ import annotations
@@ -46,10 +48,10 @@ from appliance.errors import (
     TranscriptionError,
 )
 from appliance.notes import times
-from appliance.store.db import PENDING_STATES, Session, State, Storage, utcnow
-from appliance.store.lifecycle import can_become
+from appliance.store.db import Session, State, Storage, utcnow
+from appliance.store.lifecycle import can_become, sources
 from appliance.transcript import TranscriptResult
-from appliance.transcription import asr
+from appliance.transcription import asr, retention
 from appliance.transcription.checkpoints import Checkpoints, load_voices
 from appliance.transcription.drafts import DraftRunner
 from appliance.transcription.pipeline import Pipeline, Progress, Settings, release_memory
@@ -61,7 +63,6 @@ ACTOR = "transcriber"
 LOCKED_REASON = "Device locked: log in to the web page before the night run; the session waits."
 RECORDING_REASON = "Paused while a session is being recorded; continues afterwards."
 RECORDER_POLL_S = 30.0
-UNREADABLE_KEPT = "part of the recording could not be read: the audio is kept for inspection"
 
 
 # --- the night window ------------------------------------------------------------------------
@@ -125,15 +126,20 @@ class Job:
         self._recorder_status = recorder_status or self._ask_recorder
         self.poll_s = poll_s
         self.deadline: datetime | None = None
+        self._told_waiting = False
         # Loaded once per run, on the first note to draft (or the one given: tests, demo).
         self.drafts = DraftRunner(cfg, self.storage, self.audit, recipient=self.keys.recipient,
                                   check_continue=self.check_continue, model=language_model)
 
     # -- entry
 
-    def run(self, session_id: int | None = None, overnight: bool = False) -> int:
-        """Process the queue (or one session); the process exit code."""
-        with _single_instance(Path(self.cfg.paths.runtime_dir)) as mine:
+    def run(self, session_id: int | None = None, overnight: bool = False,
+            queued: bool = False) -> int:
+        """Process the queue (or one session, or those asked for); the process exit code."""
+        # The overnight run waits for a "Transcribe now" or Redraft job that holds the lock
+        # (the night's queue must not slip a day); any other run gives way at once.
+        keep_trying = self._night_not_over if overnight else self._wait_turn if queued else None
+        with _single_instance(Path(self.cfg.paths.runtime_dir), keep_trying) as mine:
             if not mine:
                 log.warning("another transcription job is running; this one does nothing")
                 return 0
@@ -143,12 +149,30 @@ class Job:
                                                self.cfg.transcription.night_end)
                 if self.deadline is None:
                     return self._outside_window()
-            code = self._run_queue(session_id)
+            code = self._run_requested() if queued else self._run_queue(session_id)
             if overnight and self.cfg.transcription.lock_after and self.keys.is_unlocked():
                 self.keys.lock()
                 self.audit.append(ACTOR, "device.lock", detail="after the overnight job")
                 log.info("device locked after the overnight job (transcription.lock_after)")
             return code
+
+    def _wait_turn(self) -> bool:
+        """Wait a moment for the job holding the lock (a Redraft, say); False once stopped."""
+        self._say_waiting()
+        return not self.stop.wait(self.poll_s)
+
+    def _say_waiting(self) -> None:
+        if not self._told_waiting:
+            log.info("another job (Transcribe now, a Redraft or the night run) is running; "
+                     "this one starts when it ends")
+            self._told_waiting = True
+
+    def _night_not_over(self) -> bool:
+        """Wait a moment for the job holding the lock; False once stopped or the night is over."""
+        self._say_waiting()
+        tc = self.cfg.transcription
+        return (not self.stop.wait(self.poll_s)
+                and night_deadline(self.now(), tc.night_start, tc.night_end) is not None)
 
     def _outside_window(self) -> int:
         tc = self.cfg.transcription
@@ -158,9 +182,19 @@ class Job:
         log.info("outside the night window %s-%s: nothing done", tc.night_start, tc.night_end)
         return 0
 
+    def waiting(self) -> list[Session]:
+        """The sessions the job takes, oldest first: pending ones, and failed ones asked for again."""
+        return [s for s in self.storage.list_sessions(states=sources(State.TRANSCRIBING),
+                                                      oldest_first=True)
+                if s.state != State.FAILED or s.transcribe_requested_at is not None]
+
+    def requested(self) -> list[Session]:
+        """The waiting sessions "Transcribe now" was pressed for, oldest first."""
+        return [s for s in self.waiting() if s.transcribe_requested_at is not None]
+
     def _queue(self, session_id: int | None) -> list[Session]:
         if session_id is None:
-            return self.storage.list_sessions(states=PENDING_STATES, oldest_first=True)
+            return self.waiting()
         session = self.storage.get_session(session_id)
         if not can_become(session.state, State.TRANSCRIBING):
             raise InvalidStateError(
@@ -168,8 +202,28 @@ class Job:
                 "failed or unfinished sessions can be transcribed")
         return [session]
 
-    def _run_queue(self, session_id: int | None) -> int:
-        queue = self._queue(session_id)
+    def _run_requested(self) -> int:
+        """``--queued``: the sessions asked for on the page, then the notes waiting to be drafted.
+
+        Sessions asked for while it runs are taken too: the path unit does not start a
+        service that is still running. Each session is tried once per run (a locked
+        device leaves them asked for, for the night).
+        """
+        tried: set[int] = set()
+        code = 0
+        while not self.stop.is_set():
+            queue = [s for s in self.requested() if s.id not in tried]
+            if not queue:
+                break
+            log.info("transcribing %d session(s) asked for on the page", len(queue))
+            tried.update(s.id for s in queue)
+            code = max(code, self._run_queue(None, queue))
+        if not tried:
+            log.info("no session was asked to be transcribed now")
+        return code
+
+    def _run_queue(self, session_id: int | None, queue: list[Session] | None = None) -> int:
+        queue = self._queue(session_id) if queue is None else queue
         drafts = session_id is None and bool(self.storage.drafts_waiting())
         if not queue and not drafts:
             log.info("no sessions waiting for transcription or drafting")
@@ -181,6 +235,11 @@ class Job:
             log.warning("device locked: %d session(s) left waiting", len(queue))
             return 0
         code = self._transcribe_all(queue, identity, session_id) if queue else 0
+        if session_id is None and not self.stop.is_set():
+            # "Transcribe now" pressed while this job ran: its own job did nothing, so this one
+            # takes the session.
+            late = [s for s in self.requested() if s.id not in {q.id for q in queue}]
+            code = max(code, self._transcribe_all(late, identity, None) if late else 0)
         self.draft_waiting(identity, session_id)
         return code
 
@@ -362,8 +421,8 @@ class Job:
 
     def _failed(self, session: Session, reason: str) -> Outcome:
         self.checkpoints.drop(session.id)
-        self.storage.transition(session.id, State.FAILED,
-                                error=reason, waiting_reason=None, progress=0.0)
+        self.storage.transition(session.id, State.FAILED, error=reason, waiting_reason=None,
+                                progress=0.0, transcribe_requested_at=None)
         self.audit.append(ACTOR, "transcribe.failed", session_id=session.id, detail=reason)
         log.error("session %s: transcription failed: %s", session.id, reason)
         return Outcome("failed", reason)
@@ -383,19 +442,20 @@ class Job:
         self.storage.transition(
             sid, State.DRAFT, progress=1.0, error=None, waiting_reason=None,
             transcribed_at=self.now(), flags_enc=flags_enc, unreadable_s=result.unreadable_s,
-            **self.drafts.state_after_transcript())
+            transcribe_requested_at=None, **self.drafts.state_after_transcript())
         self.checkpoints.drop(sid)
         detail = f"{len(result.segments)} segments, {len(result.flags)} flags"
         self.audit.append(ACTOR, "transcribe.done", session_id=sid, detail=detail)
         log.info("session %s: draft ready (%s)", sid, detail)
         if result.gaps:
             self._report_unreadable(sid, result)
+        # Under the other choices the audio stays for now: the sweep (or signing) deletes it.
         if self.cfg.retention.audio == "delete_after_transcription":
             if result.gaps:
                 self.audit.append(ACTOR, "retention.audio_kept", session_id=sid,
-                                  detail=UNREADABLE_KEPT)
+                                  detail=retention.UNREADABLE_KEPT)
             else:
-                self._delete_audio(sid, "deleted after transcription")
+                self._sweep().delete_audio(sid, "deleted after transcription")
 
     def _report_unreadable(self, sid: int, result: TranscriptResult) -> None:
         """A damaged recording: a warning in the journal and an entry in the audit log.
@@ -409,67 +469,14 @@ class Job:
                     "at %s); the transcript marks them and the audio is kept",
                     sid, f"{result.unreadable_s:.1f} s", places)
 
-    @staticmethod
-    def _keeps_damaged_audio(session: Session) -> bool:
-        """True (and says why in the journal) for audio retention must not delete.
-
-        A recording with unreadable parts stays until a person has looked at it
-        and deletes it by hand: what is left of it may be all there is.
-        """
-        if not session.unreadable_s or session.audio_deleted_at is not None:
-            return False
-        log.warning("session %s: audio kept although retention would delete it: %.1f s of it "
-                    "could not be read (delete it by hand once checked)",
-                    session.id, session.unreadable_s)
-        return True
-
     # -- retention
+
+    def _sweep(self) -> retention.Sweep:
+        return retention.Sweep(self.cfg, self.storage, self.audit, ACTOR)
 
     def sweep_retention(self) -> None:
         """Delete audio and sessions that the retention policy no longer keeps."""
-        retention, now = self.cfg.retention, self.now()
-        if retention.audio == "keep_days":
-            cutoff = now - timedelta(days=retention.audio_keep_days)
-            for session in self.storage.list_sessions(states=(State.DRAFT, State.SIGNED)):
-                if (session.audio_deleted_at is None and session.transcribed_at
-                        and session.transcribed_at <= cutoff
-                        and not self._keeps_damaged_audio(session)):
-                    self._delete_audio(session.id, f"kept {retention.audio_keep_days} days")
-        if retention.session_keep_days > 0:
-            cutoff = now - timedelta(days=retention.session_keep_days)
-            for session in self.storage.list_sessions(until=cutoff):
-                if session.state in (State.RECORDING, *PENDING_STATES):
-                    continue  # never delete audio that has not been transcribed yet
-                if self._keeps_damaged_audio(session):
-                    continue
-                self._expire(session, f"older than {retention.session_keep_days} days")
-
-    def _expire(self, session: Session, why: str) -> None:
-        """A session past ``session_keep_days``: all of it, or all but its signed record.
-
-        A signed note and its addenda are a clinical record that record-keeping
-        rules keep for years; they go only with ``retention.delete_signed_notes``.
-        Otherwise the audio and transcript go and the note stays.
-        """
-        facts = self.storage.record_facts(session.id)
-        signed = facts.signed or session.state == State.SIGNED
-        if signed and not self.cfg.retention.delete_signed_notes:
-            if session.audio_deleted_at is None:
-                self._delete_audio(session.id, why)
-            if self.storage.delete_transcript(session.id):
-                self.audit.append(ACTOR, "retention.transcript_deleted", session_id=session.id,
-                                  detail=f"{why}; the signed note is kept")
-            return
-        self.storage.delete_session(session.id)
-        self.audit.append(ACTOR, "retention.session_deleted", session_id=session.id,
-                          detail=why + ("; signed note included (delete_signed_notes)"
-                                        if signed else ""))
-        log.info("session %s deleted (retention)", session.id)
-
-    def _delete_audio(self, sid: int, why: str) -> None:
-        self.storage.delete_audio(sid)
-        self.audit.append(ACTOR, "retention.audio_deleted", session_id=sid, detail=why)
-        log.info("session %s: audio %s", sid, why)
+        self._sweep().run(self.now())
 
 
 def _reason(error: Exception) -> str:
@@ -480,13 +487,21 @@ def _reason(error: Exception) -> str:
 
 
 @contextlib.contextmanager
-def _single_instance(runtime_dir: Path) -> Iterator[bool]:
-    """An exclusive lock so the timer and a manual run never work at once."""
+def _single_instance(runtime_dir: Path,
+                     keep_trying: Callable[[], bool] | None = None) -> Iterator[bool]:
+    """An exclusive lock so the timer and a manual run never work at once.
+
+    While another run holds it, ``keep_trying`` (which waits a moment) says whether to
+    try again; without it, or once it says no, this run gets False.
+    """
     runtime_dir.mkdir(parents=True, exist_ok=True)
     with open(runtime_dir / "transcribe.lock", "w") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            yield False
-            return
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if keep_trying is None or not keep_trying():
+                    yield False
+                    return
         yield True

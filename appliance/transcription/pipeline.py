@@ -30,8 +30,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from appliance.errors import AudioFormatError, SpeakerModelError, TranscriptionError
-from appliance.notes import draft, facts, risk, times
-from appliance.transcript import Bookmark, Gap, Segment, Silence, TranscriptResult
+from appliance.notes import derive, draft, times
+from appliance.transcript import Gap, Segment, TranscriptResult
 from appliance.transcription import asr, speakers
 from appliance.transcription.reader import RATE, AudioReader
 
@@ -290,24 +290,21 @@ class Pipeline:
                gaps: list, session_date) -> dict:
         """Silences, metrics, risk flags, bookmarks and the draft note (appliance.notes), by field."""
         settings = self.settings
-        silences = facts.find_silences(segments, duration, settings.silence_threshold_s)
-        # Unreadable audio is not known to be silent.
-        silences = [x for x in silences if not any(x.start < e and s < x.end for s, e in gaps)]
-        metrics = facts.compute_metrics(segments, duration, silences)
-        flags = risk.find_risk_flags(segments) if settings.risk_flags else None
-        marks = [dict(mark, text=mark["snippet"]) for mark in
-                 facts.align_bookmarks([min(max(0.0, b), duration) for b in bookmarks], segments)]
+        found = derive.derive(segments, duration, bookmarks=bookmarks, gaps=gaps,
+                              silence_threshold_s=settings.silence_threshold_s,
+                              risk_flags=settings.risk_flags)
         note = draft.build_draft_note(
-            settings.template, session_date=session_date, duration_s=duration, metrics=metrics,
-            silences=silences, flags=flags, bookmarks=marks,
+            settings.template, session_date=session_date, duration_s=duration,
+            metrics=found.metrics, silences=list(found.silences),
+            flags=None if found.flags is None else list(found.flags),
+            bookmarks=[mark.to_json() for mark in found.bookmarks],
             speakers=list(dict.fromkeys(s.speaker for s in segments)),
             silence_threshold_s=settings.silence_threshold_s, sections=settings.template_sections)
         return {
-            "silences": tuple(Silence(round(x.start, 2), round(x.end, 2)) for x in silences),
-            "metrics": metrics,
-            "flags": tuple(flags or ()),
-            "bookmarks": tuple(Bookmark(m["offset"], m["segment_index"], m["speaker"],
-                                        m["snippet"], m["text"]) for m in marks),
+            "silences": found.stored_silences,
+            "metrics": found.metrics,
+            "flags": found.flags or (),
+            "bookmarks": found.bookmarks,
             "note": note,
         }
 

@@ -17,6 +17,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 import wave
 from pathlib import Path
 
@@ -111,6 +112,8 @@ def test_demo_records_transcribes_serves_and_stops_cleanly(tmp_path, testdata):
         assert "sleep" in words and "morning" in words
         assert "draft" in words
         assert_notes_drafted(client, workdir, text)
+        assert_listen_and_correct(client, session_id)
+        assert_transcribe_now(client, text)
         # Ctrl-C in a terminal: SIGINT to the whole foreground process group.
         os.killpg(run.proc.pid, signal.SIGINT)
         assert run.proc.wait(timeout=120) == 0
@@ -128,7 +131,9 @@ def assert_notes_drafted(client: WebClient, workdir: Path, output: str) -> None:
     recorded = [int(n) for n in re.findall(r"Recording session (\d+)", output)]
     drafting = [int(n) for n in re.findall(r"Drafting the note of session (\d+) with the bundled SmolLM2",
                                            output)]
-    assert len(recorded) == 4, output  # the sample dialogue and the client series' three weeks
+    # The sample dialogue, the client series' three weeks, then one left waiting for the night.
+    assert len(recorded) == 5, output
+    recorded = recorded[:4]
     assert sorted(drafting) == sorted(recorded), output
     storage = Storage(workdir / "data")
     assert [storage.get_session(n).drafting for n in recorded] == ["done"] * 4
@@ -142,6 +147,36 @@ def assert_notes_drafted(client: WebClient, workdir: Path, output: str) -> None:
     # The series clinician was enrolled by name: their lines carry it in every week.
     assert "Enrolled the series clinician's voice as Dr Rivera" in output
     assert all(">Dr Rivera<" in page and ">Client<" in page for page in pages[1:])
+
+
+def assert_listen_and_correct(client: WebClient, session_id: str) -> None:
+    """The recording was kept for listening, and a speaker can be renamed on the page."""
+    where = f"/sessions/{session_id}"
+    status, headers, body = client.fetch(f"{where}/audio", {"Range": "bytes=0-65535"})
+    assert status == 206 and body[:4] == b"RIFF" and len(body) == 65536, status
+    assert headers["Content-Range"].startswith("bytes 0-65535/")
+    page = client.get(where)
+    version = re.search(r'name="transcript_version" value="(\d+)"', page.text).group(1)
+    renamed = client.post(f"{where}/transcript/speakers",
+                          {"transcript_version": version, "action": "rename",
+                           "speaker": "Speaker 1", "new_name": "Ms Okafor"}, page.csrf())
+    assert renamed.status == 200, renamed.text[-1500:]
+    timeline = renamed.text.split('data-testid="transcript"', 1)[1].split("</ol>", 1)[0]
+    assert ">Ms Okafor<" in timeline and ">Speaker 1<" not in timeline
+
+
+def assert_transcribe_now(client: WebClient, output: str) -> None:
+    """The session recorded after the night run waits; Transcribe now transcribes it."""
+    waiting = re.search(r"session (\d+) waits for tonight", output).group(1)
+    where = f"/sessions/{waiting}"
+    page = client.get(where)
+    assert "Transcribe now" in page.text and 'data-testid="transcript"' not in page.text
+    queued = client.post(f"{where}/transcribe", {}, page.csrf())
+    assert "Transcription queued" in queued.text
+    deadline = time.monotonic() + 300
+    while "sleeping" not in client.get(where).visible_text().lower():
+        assert time.monotonic() < deadline, "Transcribe now did not transcribe the waiting session"
+        time.sleep(2)
 
 
 def test_demo_refuses_a_directory_it_did_not_make(tmp_path):

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-ORDER = ("crypto", "recorder", "transcribe", "speakers", "risk", "drafting", "web")
+ORDER = ("crypto", "recorder", "transcribe", "speakers", "risk", "drafting", "web", "playback")
 
 
 def sections(wanted: list[str]) -> list[str]:

@@ -35,6 +35,7 @@ from tests.browser.helpers import (
     CHROMIUM,
     CHROMIUM_ARGS,
     DESKTOP,
+    LISTENING_GAP,
     NOTE_WORD,
     SCREENSHOTS,
     TIMEOUT_MS,
@@ -179,6 +180,24 @@ def device(tmp_path_factory, tls_cert) -> Iterator[Device]:
 def seeded(device) -> Seeded:
     """The ids, dates and labels of the seeded sessions."""
     return device.seeded
+
+
+@pytest.fixture(scope="session")
+def listening(device) -> int:
+    """A drafted session on ``device`` whose recording is kept: 25 minutes, a tone.
+
+    The transcript marks 2:00-2:20 unreadable (``LISTENING_GAP``). Seeded on
+    first use (a second of work), eight days back so it shares a day with no
+    other session.
+    """
+    clock = seed.Clock()
+    storage = Storage(device.storage.data_dir, now=clock)
+    started = (datetime.now(timezone.utc) - timedelta(days=8)).replace(
+        hour=9, minute=0, second=0, microsecond=0)
+    result = seed.with_gap(seed.transcript_result(25, seed=7, flags=False, bookmarks=0),
+                           *LISTENING_GAP)
+    return seed.add_recorded_session(storage, clock, device.keys.recipient(),
+                                     started_at=started, result=result, label="O.P. 2024-070")
 
 
 @pytest.fixture(scope="session")

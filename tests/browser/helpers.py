@@ -23,6 +23,8 @@ TIMEOUT_MS = 20_000
 TRANSCRIPT_WORD = "marmalade"
 NOTE_WORD = "lighthouse"
 XSS = "<script>alert('xss')</script><img src=x onerror=alert(2)>"
+# The stretch of the ``listening`` session's recording its transcript marks unreadable.
+LISTENING_GAP = (120.0, 140.0)
 
 
 def login(page, username: str = USER, passphrase: str = PASSPHRASE, path: str = "/"):

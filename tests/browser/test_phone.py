@@ -52,3 +52,22 @@ def test_lock_and_log_out_are_reachable_on_a_phone(phone):
         box = element.bounding_box()
         # Big enough to hit with a thumb (WCAG 2.5.8 asks for at least 24 px).
         assert box["height"] >= 24 and box["width"] >= 24, (test_id, box)
+
+
+def test_a_recording_plays_on_a_phone(phone, listening):
+    page = phone
+    page.goto(f"/sessions/{listening}")
+    player = page.get_by_test_id("player")
+    assert player.get_by_test_id("player-audio").is_visible()
+    assert player.get_by_test_id("player-speed").is_visible()
+    assert no_horizontal_overflow(page)
+    # A tap on a line plays from it, and the player stays in view above the transcript.
+    line = page.locator("li.seg[data-start]").nth(20)
+    start = float(line.get_attribute("data-start"))
+    line.locator(".txt").tap()
+    page.wait_for_function(
+        "t => { const a = document.querySelector('[data-testid=player-audio]');"
+        " return !a.paused && a.currentTime > t; }", arg=start)
+    box = player.bounding_box()
+    assert box["y"] >= -1 and box["y"] + box["height"] <= 844, box
+    shot(page, "playback-phone")

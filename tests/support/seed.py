@@ -21,20 +21,24 @@ Example::
 
 from __future__ import annotations
 
+import array
 import copy
 import dataclasses
 import io
 import json
+import math
 import random
+import sys
 import wave
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
 from appliance import age
 from appliance.access.keys import KeyStore, viewer
-from appliance.store.db import State, Storage
-from appliance.transcript import CURRENT_VERSION, TranscriptResult
+from appliance.recorder.capture import AudioFormat, wav_header
+from appliance.store.db import Session, State, Storage
+from appliance.transcript import CURRENT_VERSION, Gap, TranscriptResult
 
 USER = "dr.rivera"
 PASSPHRASE = "correct horse battery staple"
@@ -350,3 +354,75 @@ def _store_result(storage: Storage, session_id: int, result: TranscriptResult | 
     summary = flag_summary(result)
     if summary:
         storage.update_session(session_id, flags_enc=encrypt_json(summary, recipient))
+
+
+# --- sessions with their recording kept (for listening) -----------------------------------
+
+
+def tone_pcm(seconds: float, rate: int = 8000, hz: float = 440.0) -> Iterator[bytes]:
+    """``seconds`` of a quiet sine tone as 16-bit mono PCM, one second at a time.
+
+    Cheap to make at any length: one second is computed and repeated (a whole
+    number of cycles, so the repeats join without a click).
+    """
+    second = array.array("h", (int(3000 * math.sin(2 * math.pi * hz * n / rate))
+                               for n in range(rate)))
+    if sys.byteorder == "big":  # WAV is little-endian
+        second.byteswap()
+    one = second.tobytes()
+    whole, part = divmod(round(seconds * rate), rate)
+    for _ in range(whole):
+        yield one
+    if part:
+        yield one[:part * 2]
+
+
+def write_recording(session: Session, recipient: age.X25519Recipient, pcm: Iterable[bytes]) -> int:
+    """Encrypt a recording to ``session.audio_path`` as the recorder does; its size in bytes.
+
+    A 44-byte WAV header for the session's format, then the PCM, through
+    :class:`age.StreamWriter` to the practice recipient.
+    """
+    fmt = AudioFormat(sample_rate=session.sample_rate, channels=session.channels)
+    with age.StreamWriter(session.audio_path, [recipient]) as stream:
+        stream.write(wav_header(fmt))
+        for block in pcm:
+            stream.write(block)
+    return session.audio_path.stat().st_size
+
+
+def with_gap(result: TranscriptResult, start: float, end: float) -> TranscriptResult:
+    """``result`` with ``start``..``end`` unreadable, as a damaged chunk leaves it: no lines there.
+
+    For a result without bookmarks or flags (their segment indexes would move).
+    """
+    kept = tuple(s for s in result.segments if s.end <= start or s.start >= end)
+    return dataclasses.replace(result, segments=kept, gaps=(*result.gaps, Gap(start, end)))
+
+
+def add_recorded_session(storage: Storage, clock: Clock, recipient: age.X25519Recipient, *,
+                         started_at: datetime, result: TranscriptResult,
+                         label: str | None = None, sample_rate: int = 8000,
+                         owner: str | None = USER) -> int:
+    """A drafted session whose recording is kept (retention "delete_after_signing").
+
+    The recording is ``result.duration_s`` of :func:`tone_pcm` at
+    ``sample_rate`` (8 kHz keeps a 25-minute file at 24 MB), so its times
+    match the transcript's. Otherwise like :func:`add_session` with DRAFT.
+    """
+    clock.at = started_at
+    account = viewer(storage, owner) if owner else None
+    session = storage.create_session(sample_rate=sample_rate,
+                                     owner_id=account.user_id if account else None)
+    write_recording(session, recipient, tone_pcm(result.duration_s, sample_rate))
+    clock.at = started_at + timedelta(seconds=result.duration_s)
+    storage.transition(session.id, State.RECORDED, ended_at=clock.at,
+                       duration_s=result.duration_s)
+    if label:
+        storage.update_session(session.id,
+                               label_enc=age.encrypt(label.encode("utf-8"), [recipient]))
+    clock.at += timedelta(hours=10)  # the overnight run
+    storage.transition(session.id, State.TRANSCRIBING, progress=0.0)
+    _store_result(storage, session.id, result, recipient)
+    storage.transition(session.id, State.DRAFT, progress=1.0, transcribed_at=clock.at)
+    return session.id

@@ -49,11 +49,11 @@ SPEECH_RAW = "/srv/holdnote-test/speech.raw"
 USER, PASSPHRASE = "dr.rivera", "correct horse battery staple"
 # Drafting stays off here (`--llm none`; a fresh install would download Qwen2.5-1.5B):
 # compiling llama.cpp would add minutes;
-# the redraft path unit is installed and enabled all the same.
+# the redraft path unit is installed and enabled all the same, as is "Transcribe now"'s.
 ALWAYS_ON = ("holdnote-recorder.service", "holdnote-web.service", "holdnote-transcribe.timer",
-             "holdnote-draft.path")
+             "holdnote-draft.path", "holdnote-transcribe-now.path")
 SERVICES = ("holdnote-recorder.service", "holdnote-web.service", "holdnote-transcribe.service",
-            "holdnote-draft.service")
+            "holdnote-draft.service", "holdnote-transcribe-now.service")
 ARTIFACTS = REPO / "test-artifacts" / "system"
 HOLDNOTE = ("runuser", "-u", "holdnote", "--", "/opt/holdnote/bin/holdnote")
 # Words of the JFK clip that even the tiny model gets right.
@@ -355,6 +355,7 @@ def test_02_files_and_sandbox_as_documented(system):
         assert scores["holdnote-web.service"] <= 2.5
         assert scores["holdnote-transcribe.service"] <= 2.5
         assert scores["holdnote-draft.service"] <= 2.5
+        assert scores["holdnote-transcribe-now.service"] <= 2.5
 
 
 @on_every_release
@@ -397,12 +398,20 @@ def test_05_record_transcribe_and_read_the_draft(system):
         time.sleep(12)  # the recorder captures in real time; the clip lasts 11 s
         stop = json.loads(system.holdnote("record", "stop", "--json").stdout)
         assert stop["ok"], stop
-        system.vm.run("systemctl", "start", "holdnote-transcribe.service", timeout=900)
-        page = system.client.get(f"/sessions/{system.session_id}")
-        assert page.status == 200
-        text = page.visible_text().lower()
-        assert SPOKEN in text
+        # "Transcribe now" on the page: holdnote-transcribe-now.path starts the idle-priority job.
+        where = f"/sessions/{system.session_id}"
+        queued = system.client.post(f"{where}/transcribe", {}, system.client.get(where).csrf())
+        assert queued.status == 200 and "Transcription queued" in queued.text, queued.text[-2000:]
+        deadline = time.monotonic() + 900
+        while SPOKEN not in (text := system.client.get(where).visible_text().lower()):
+            assert time.monotonic() < deadline, system.vm.run(
+                "journalctl", "-u", "holdnote-transcribe-now.service", "--no-pager").stdout[-3000:]
+            time.sleep(3)
         assert "draft" in text
+        # The audio stays until the note is signed, and the web service plays it decrypted.
+        status, headers, body = system.client.fetch(f"{where}/audio", {"Range": "bytes=0-4095"})
+        assert status == 206 and body[:4] == b"RIFF" and len(body) == 4096, (status, body[:200])
+        assert headers["Cache-Control"] == "no-store"
 
 
 def test_06_upgrade_keeps_data_config_keys_and_the_unlocked_state(system):

@@ -80,6 +80,15 @@ class WebClient:
         """GET a page (following redirects)."""
         return self._open(urllib.request.Request(self.base + path))
 
+    def fetch(self, path: str, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+        """GET raw bytes (a recording) with extra headers: status, headers, body."""
+        request = urllib.request.Request(self.base + path, headers=headers)
+        try:
+            with self.opener.open(request, timeout=60) as reply:
+                return reply.status, dict(reply.headers), reply.read()
+        except urllib.error.HTTPError as error:
+            return error.code, dict(error.headers), error.read()
+
     def post(self, path: str, fields: dict[str, str], csrf: str) -> Page:
         """POST a form with the CSRF token the page carried."""
         body = urllib.parse.urlencode({**fields, "csrf_token": csrf}).encode()

@@ -113,9 +113,16 @@ def testdata_dir() -> Path:
 
 
 @pytest.fixture
-def job_cfg(tmp_path):
+def audio_retention():
+    """``retention.audio`` for ``job_cfg`` (a test parametrizes it to try another choice)."""
+    return "delete_after_signing"
+
+
+@pytest.fixture
+def job_cfg(tmp_path, audio_retention):
     """One-minute windows, so a two-minute recording takes several windows."""
-    return make_config(tmp_path, transcription={"window_minutes": 1.0})
+    return make_config(tmp_path, transcription={"window_minutes": 1.0},
+                       retention={"audio": audio_retention})
 
 
 @pytest.fixture
@@ -169,10 +176,9 @@ def test_a_recorded_session_becomes_an_encrypted_draft(job_cfg, store, keys, clo
     counts = decrypt_json(done.flags_enc, keys)
     assert sum(c["count"] for c in counts) == len(result["flags"]) > 0
     assert [b["offset"] for b in result["bookmarks"]] == [81.0]
-    # Retention default: the audio goes once the transcript is safe.
-    assert not session.audio_path.exists() and done.audio_deleted_at is not None
-    assert actions(store) == [("transcriber", "transcribe.done", session.id),
-                              ("transcriber", "retention.audio_deleted", session.id)]
+    # Retention default: the audio stays until the note is signed.
+    assert session.audio_path.exists() and done.audio_deleted_at is None
+    assert actions(store) == [("transcriber", "transcribe.done", session.id)]
     with store.connect() as conn:
         assert conn.execute("SELECT COUNT(*) FROM checkpoints").fetchone()[0] == 0
 
@@ -250,6 +256,7 @@ def words(lines: list[tuple[float, str]]) -> str:
     return " ".join(re.findall(r"[a-z']+", " ".join(text for _, text in lines)))
 
 
+@pytest.mark.parametrize("audio_retention", ["delete_after_transcription"])
 def test_a_flipped_bit_costs_two_seconds_not_the_rest_and_keeps_the_audio(
         job_cfg, store, keys, clock, recognizer, dialogue, caplog, tmp_path):
     audio = np.concatenate([dialogue["jfk"], np.zeros(RATE * 2, np.float32), dialogue["jfk"]])
@@ -291,7 +298,7 @@ def test_a_flipped_bit_costs_two_seconds_not_the_rest_and_keeps_the_audio(
     assert ("transcriber", "transcribe.unreadable", damaged.id) in actions(store)
     assert ("transcriber", "retention.audio_kept", damaged.id) in actions(store)
     assert damaged.audio_path.exists() and done.audio_deleted_at is None
-    assert not intact.audio_path.exists()  # the default retention still applies to the rest
+    assert not intact.audio_path.exists()  # delete_after_transcription still applies to the rest
     unreadable = next(e for e in AuditLog(store).entries() if e.action == "transcribe.unreadable")
     assert "burden" not in unreadable.detail and "country" not in unreadable.detail
 
@@ -604,6 +611,32 @@ def test_one_session_on_request_and_a_retry_of_a_failed_one(job_cfg, store, keys
         commands.run_job(job_cfg, session_id=session.id, now=clock, recognizer=recognizer)
 
 
+def test_transcribe_now_takes_only_the_sessions_asked_for_whatever_the_time(
+        job_cfg, store, keys, clock, recognizer, dialogue):
+    recipient = keys.recipient()
+    short = dialogue["jfk"][:RATE * 3]  # two are transcribed: keep them short
+    asked = add_session(store, recipient, short)
+    other = add_session(store, recipient, dialogue["jfk"])
+    retried = add_session(store, recipient, short)
+    walk(store, retried.id, State.TRANSCRIBING, State.FAILED, error="out of memory")
+    failed = add_session(store, recipient, dialogue["jfk"])
+    walk(store, failed.id, State.TRANSCRIBING, State.FAILED, error="out of memory")
+    for session in (asked, retried):
+        store.update_session(session.id, transcribe_requested_at=clock.at)
+    clock.at = local(hour=14)  # outside the night window
+
+    assert commands.run_job(job_cfg, queued=True, now=clock, recognizer=recognizer) == 0
+    states = {s.id: (s.state, s.transcribe_requested_at) for s in store.list_sessions()}
+    assert states == {asked.id: (State.DRAFT, None), retried.id: (State.DRAFT, None),
+                      other.id: (State.RECORDED, None), failed.id: (State.FAILED, None)}
+    assert ("transcriber", "transcribe.done", asked.id) in actions(store)
+
+    # Nothing asked for: nothing done, whatever waits.
+    before = actions(store)
+    assert commands.run_job(job_cfg, queued=True, now=clock, recognizer=never_load) == 0
+    assert actions(store) == before and store.get_session(other.id).state == State.RECORDED
+
+
 def test_a_second_job_does_nothing_while_one_runs(job_cfg, store, keys, clock, dialogue):
     import fcntl
 
@@ -613,6 +646,45 @@ def test_a_second_job_does_nothing_while_one_runs(job_cfg, store, keys, clock, d
         fcntl.flock(held, fcntl.LOCK_EX)
         assert commands.run_job(job_cfg, now=clock, recognizer=never_load) == 0
     assert store.get_session(session.id).state == State.RECORDED
+
+
+@pytest.mark.parametrize("run", [{"overnight": True}, {"queued": True}],
+                         ids=["the night run", "transcribe now"])
+def test_a_night_or_transcribe_now_run_waits_for_the_job_at_work_instead_of_giving_up(
+        job_cfg, store, keys, clock, dialogue, run):
+    """A Transcribe now job must not cost the night's queue, nor a Redraft the Transcribe now."""
+    import fcntl
+    import logging
+
+    session = add_session(store, keys.recipient(), dialogue["jfk"])
+    store.update_session(session.id, transcribe_requested_at=store.now())
+    keys.lock()  # then the run's work is quick and visible: the session says why it waits
+    waiting = threading.Event()
+
+    class Seen(logging.Handler):
+        def emit(self, record):
+            if "starts when it ends" in record.getMessage():
+                waiting.set()
+
+    seen, job_log = Seen(), logging.getLogger("appliance.transcription.job")
+    level = job_log.level
+    job_log.addHandler(seen)
+    job_log.setLevel(logging.INFO)
+    job_cfg.paths.runtime_dir.mkdir(parents=True, exist_ok=True)
+    codes = []
+    try:
+        with open(job_cfg.paths.runtime_dir / "transcribe.lock", "w") as held:
+            fcntl.flock(held, fcntl.LOCK_EX)  # a Transcribe now job at work
+            night = threading.Thread(target=lambda: codes.append(commands.run_job(
+                job_cfg, now=clock, recognizer=never_load, poll_s=0.05, **run)))
+            night.start()
+            assert waiting.wait(30), "the run gave up instead of waiting"
+        night.join(30)
+    finally:
+        job_log.removeHandler(seen)
+        job_log.setLevel(level)
+    assert codes == [0]
+    assert "log in" in store.get_session(session.id).waiting_reason
 
 
 def test_lock_after_the_night_run(tmp_path, recovery_key, recognizer, dialogue):

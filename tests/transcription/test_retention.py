@@ -8,6 +8,7 @@ keep for years, so ``retention.session_keep_days`` removes them only when
 from __future__ import annotations
 
 from appliance import age
+from appliance.access.audit import AuditLog
 from appliance.access.keys import KeyStore
 from appliance.store.db import State, Storage, write_note
 from appliance.transcription import commands
@@ -79,3 +80,68 @@ def test_retention_deletes_signed_notes_only_when_configured_to(tmp_path):
     commands.run_job(cfg, overnight=True, now=clock, recognizer=never_load)
     assert storage.list_sessions() == []
     assert ("transcriber", "retention.session_deleted", signed) in actions(storage)
+
+
+# --- audio: delete_after_signing (the default) and the other choices -----------------------
+
+
+def _audio_setup(tmp_path, **retention):
+    """A signed session, an unsigned draft and a damaged draft, all transcribed on 2 Jan."""
+    cfg = make_config(tmp_path, retention=retention)
+    clock = Clock(local(month=1, day=2, hour=1))
+    storage = Storage(cfg.paths.data_dir, clock)
+    keys = KeyStore(storage, cfg.paths.runtime_dir, work_factor=10)
+    keys.init(USER_NAME, "correct horse battery staple")
+    sessions = {"signed": _signed_session(storage, keys.recipient()),
+                "draft": _draft_session(storage, keys.recipient()),
+                "damaged": _draft_session(storage, keys.recipient())}
+    storage.update_session(sessions["damaged"], unreadable_s=2.05)
+    keys.lock()  # so the sessions still recording or waiting below stay as they are
+    waiting = add_session(storage, keys.recipient(), None, raw=b"sealed audio")
+    sessions["waiting"] = waiting.id
+    return cfg, clock, storage, sessions
+
+
+def _kept(storage: Storage, sessions: dict[str, int]) -> set[str]:
+    return {name for name, sid in sessions.items()
+            if storage.get_session(sid).audio_path.exists()
+            and storage.get_session(sid).audio_deleted_at is None}
+
+
+def _night(cfg, clock, **when) -> None:
+    clock.at = local(**when)
+    commands.run_job(cfg, overnight=True, now=clock, recognizer=never_load)
+
+
+def _deleted(storage: Storage) -> dict[int, str]:
+    return {e.session_id: e.detail for e in AuditLog(storage).entries()
+            if e.action == "retention.audio_deleted"}
+
+
+def test_by_default_audio_stays_until_the_note_is_signed_at_most_audio_keep_days(tmp_path):
+    cfg, clock, storage, sessions = _audio_setup(tmp_path)
+    assert cfg.retention.audio == "delete_after_signing"
+    _night(cfg, clock, month=1, day=3, hour=1)
+    assert _kept(storage, sessions) == {"draft", "damaged", "waiting"}
+    assert _deleted(storage) == {sessions["signed"]: "deleted after signing"}
+    _night(cfg, clock, month=1, day=8, hour=1)  # 6 days after transcription
+    assert _kept(storage, sessions) == {"draft", "damaged", "waiting"}
+    _night(cfg, clock, month=1, day=10, hour=1)  # past audio_keep_days: unsigned or not
+    assert _kept(storage, sessions) == {"damaged", "waiting"}
+    assert "the limit for an unsigned note" in _deleted(storage)[sessions["draft"]]
+    _night(cfg, clock, month=6, day=1, hour=1)  # damaged audio is never deleted by retention
+    assert _kept(storage, sessions) == {"damaged", "waiting"}
+
+
+def test_the_old_choices_are_unchanged(tmp_path):
+    cfg, clock, storage, sessions = _audio_setup(tmp_path / "days", audio="keep_days")
+    _night(cfg, clock, month=1, day=3, hour=1)
+    assert _kept(storage, sessions) == set(sessions), "keep_days does not look at signing"
+    _night(cfg, clock, month=1, day=10, hour=1)
+    assert _kept(storage, sessions) == {"damaged", "waiting"}
+    assert set(_deleted(storage).values()) == {"kept 7 days"}
+
+    cfg, clock, storage, sessions = _audio_setup(tmp_path / "now",
+                                                 audio="delete_after_transcription")
+    _night(cfg, clock, month=6, day=1, hour=1)  # it deletes when it transcribes, not later
+    assert _kept(storage, sessions) == set(sessions) and _deleted(storage) == {}

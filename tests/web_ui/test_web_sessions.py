@@ -384,7 +384,8 @@ def test_a_session_without_a_note_has_nothing_to_export(user, svc, clock):
 
 
 def test_delete_needs_the_date_then_removes_everything(user, svc, clock):
-    session_id = _transcribed(svc, clock)
+    # Partly damaged, so signing keeps its audio (the default deletes it on signing).
+    session_id = _transcribed(svc, clock, unreadable_s=1.0)
     _save(user, session_id, action="sign", reviewed=True, **WRITTEN)
     user.submit(f"/sessions/{session_id}/addendum", {"text": "later"},
                 page=f"/sessions/{session_id}")

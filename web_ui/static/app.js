@@ -103,7 +103,8 @@
       pending.then(reload, reload);
     }
 
-    ["keydown", "input", "pointerdown", "wheel", "touchstart"].forEach(function (name) {
+    // "holdnote:activity": listening to the recording (player.js) is reviewing too.
+    ["keydown", "input", "pointerdown", "wheel", "touchstart", "holdnote:activity"].forEach(function (name) {
       window.addEventListener(name, function () { lastActivity = Date.now(); }, { passive: true });
     });
     window.setInterval(function () {

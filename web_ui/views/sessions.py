@@ -27,7 +27,19 @@ from appliance.notes.render import unfilled_sections
 from appliance.store.db import PENDING_STATES, State
 from appliance.store.voices import voice_names
 from appliance.transcript import TranscriptResult
-from web_ui.views import access, damage, deletion, drafts, export, records, transcript
+from web_ui.views import (
+    access,
+    audio,
+    corrections,
+    damage,
+    deletion,
+    drafts,
+    export,
+    records,
+    retention_note,
+    transcribe_now,
+    transcript,
+)
 from web_ui.views.auth import audit
 from web_ui.views.context import services
 from web_ui.views.formatting import STATE_LABELS, day_bounds, local_date, parse_day, when
@@ -78,10 +90,11 @@ def index():
 # --- one session -------------------------------------------------------------------
 
 
-def _transcript(session_id: int, identity) -> tuple:
+def _transcript(session_id: int, identity, correct_href: str | None = None) -> tuple:
     """The transcript view and its rendered timeline, cached per ciphertext in this worker.
 
     ``(None, "")`` before there is a transcript; ``(Damaged, "")`` when it cannot be decrypted.
+    With ``correct_href`` each line links to its correction (the owner's page, cached apart).
     """
     svc = services()
     blob = svc.storage.load_transcript(session_id)
@@ -103,14 +116,19 @@ def _transcript(session_id: int, identity) -> tuple:
         view = transcript.build(result, clinician)
         return view, transcript.timeline_html(view)
 
-    return svc.plain.derived("view", blob, produce)
+    view, timeline = svc.plain.derived("view", blob, produce)
+    if correct_href and isinstance(view, transcript.TranscriptView) and view.lines:
+        timeline = svc.plain.derived(
+            "timeline-correct", blob, lambda: transcript.timeline_html(view, correct_href))
+    return view, timeline
 
 
 def _context(session_id: int) -> dict:
     svc = services()
     session, level = access.session_for(session_id)
     identity = svc.keys.identity()
-    view, timeline = _transcript(session_id, identity)
+    fixes = corrections.page_context(session, level)
+    view, timeline = _transcript(session_id, identity, fixes["corrections"].line_href)
     label = svc.plain.text(session.label_enc, identity, Where(session_id, "label"))
     record = records.load_note(svc.storage, svc.plain, identity, session_id)
     # The flag summary is only shown in the list; read here so the page can say it is damaged.
@@ -133,6 +151,9 @@ def _context(session_id: int) -> dict:
         **access.page_context(session, level),
         **drafts.page_context(session, record, None if isinstance(view, Damaged) else view,
                               level == Access.OWN),
+        **audio.page_context(session, level, view),
+        **transcribe_now.page_context(session, level == Access.OWN),
+        **fixes,
     }
 
 
@@ -167,6 +188,8 @@ def save_note(session_id: int):
         return _rerender(session_id, "This note is signed and can no longer be changed. "
                          "Add a dated addendum below instead.", 409, texts)
     signing = request.form.get("action") == "sign"
+    if signing and corrections.awaiting_confirmation(session_id):
+        return _rerender(session_id, corrections.SIGN_REFUSED, 409, texts)
     if signing and request.form.get("reviewed") != "yes":
         return _rerender(session_id, "To sign, tick \u201cI have reviewed this note\u201d. "
                          "Nothing was saved yet.", 400, texts)
@@ -182,6 +205,8 @@ def save_note(session_id: int):
     except (InvalidStateError, ValueError) as error:
         return _rerender(session_id, str(error), 409, texts)
     audit("note.sign" if signing else "note.edit", session_id)
+    if signing:
+        retention_note.after_signing(session_id)
     flash("Note signed. It is now read-only; later changes are dated addenda."
           if signing else "Draft saved.", "success")
     return redirect(url_for("sessions.show", session_id=session_id) + "#note")

@@ -35,6 +35,7 @@ class Line:
     css: str = ""
     anchor: str | None = None
     flagged: bool = False
+    index: int = -1  # a segment's position in TranscriptResult.segments (-1 for other rows)
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,8 @@ class Flag:
     quote: str
     negated: bool
     anchor: str | None
+    index: int = -1  # its position in TranscriptResult.flags (what a confirmation names)
+    removed: bool = False  # a correction took it away; the clinician has yet to confirm
 
 
 @dataclass(frozen=True)
@@ -103,13 +106,13 @@ def build(result: TranscriptResult, clinician_name: str = "Clinician") -> Transc
     starts = [segment.start for segment in result.segments]
     anchors = _anchors(starts)
     flags = _flags(result.flags, starts)
-    flagged = {bisect.bisect_right(starts, f.start) - 1 for f in flags}
+    flagged = {bisect.bisect_right(starts, f.start) - 1 for f in flags if not f.removed}
     lines: list[tuple[tuple, Line]] = []
     for index, segment in enumerate(result.segments):
         name = segment.speaker or "Speaker"
         lines.append(((segment.start, 1, index), Line(
             "segment", segment.start, segment.end, segment.text.strip(), name,
-            speakers.css(name), anchors[index], index in flagged)))
+            speakers.css(name), anchors[index], index in flagged, index)))
     lines += _silences(result.silences)
     lines += _bookmarks(result.bookmarks, starts)
     lines += _gaps(result.gaps)
@@ -148,7 +151,8 @@ def anchor_for(seconds: float, starts: list[float]) -> str | None:
 def _flags(raw: tuple[RiskFlag, ...], starts: list[float]) -> list[Flag]:
     flags = [Flag(category=item.category, label=flag_label(item.category), start=item.start,
                   speaker=item.speaker, quote=item.quote or item.term, negated=item.negated,
-                  anchor=anchor_for(item.start, starts)) for item in raw]
+                  anchor=anchor_for(item.start, starts), index=index, removed=item.removed)
+             for index, item in enumerate(raw)]
     flags.sort(key=lambda f: f.start)
     return flags
 
@@ -194,14 +198,16 @@ def start_key(seconds: float) -> str:
     return repr(float(seconds))
 
 
-def _line_html(line: Line) -> str:
+def _line_html(line: Line, correct_href: str | None = None) -> str:
     if line.kind == "segment":
         anchor = f' id="{line.anchor}"' if line.anchor else ""
         flagged = " flagged" if line.flagged else ""
-        return (f'<li class="seg {line.css}{flagged}"{anchor} data-start="{start_key(line.start)}">'
-                f'<a class="ts" '
+        fix = (f'<a class="fix no-print" href="{escape(correct_href)}{line.index}" '
+               f'data-testid="correct-line">Correct</a>' if correct_href else "")
+        return (f'<li class="seg {line.css}{flagged}"{anchor} data-start="{start_key(line.start)}" '
+                f'data-index="{line.index}"><a class="ts" '
                 f'href="#t-{int(line.start)}">{clock(line.start)}</a><span class="spk">'
-                f'{escape(line.speaker)}</span><p class="txt">{escape(line.text)}</p></li>')
+                f'{escape(line.speaker)}</span><p class="txt">{escape(line.text)}</p>{fix}</li>')
     if line.kind == "silence":
         return (f'<li class="silence" data-testid="silence"><span>Silence, '
                 f'{times.span(line.start, line.end)}</span> <span class="ts">'
@@ -217,10 +223,13 @@ def _line_html(line: Line) -> str:
             f'{clock(line.start)}</span>{note}</li>')
 
 
-def timeline_html(view: TranscriptView) -> Markup:
+def timeline_html(view: TranscriptView, correct_href: str | None = None) -> Markup:
     """The timeline's list items, every client word escaped.
 
-    Built here rather than in the template because a two-hour session has
-    about 1,500 lines and Jinja's per-line overhead would dominate the page.
+    With ``correct_href`` (the line edit page's address without its index),
+    each line links to its correction. Built here rather than in the template
+    because a two-hour session has about 1,500 lines and Jinja's per-line
+    overhead would dominate the page.
     """
-    return Markup("\n".join(_line_html(line) for line in view.lines))  # noqa: S704 - _line_html escapes
+    return Markup("\n".join(_line_html(line, correct_href)  # noqa: S704 - _line_html escapes
+                             for line in view.lines))
