@@ -13,10 +13,12 @@ COMPILE = $(BIN)/uv pip compile -q --no-python-downloads --universal --python-ve
 
 .PHONY: test bench demo demo-sysdeps venv lock sysdeps lint clean speaker-model
 
-## make test: install what the suite needs (apt, venv), lint, then run every test.
+## make test: install what the suite needs (apt, venv), lint, then run every test, in
+## TEST_JOBS processes (pytest-xdist; one test file at a time each; TEST_JOBS=0: one process).
+TEST_JOBS ?= 2
 test: sysdeps venv
 	$(MAKE) lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_JOBS) --dist loadfile
 
 sysdeps:
 	bash .ci/sysdeps.sh test
