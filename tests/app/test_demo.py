@@ -8,6 +8,7 @@ sends SIGINT (Ctrl-C) and checks that no process, socket or open port is left be
 
 from __future__ import annotations
 
+import html
 import os
 import queue
 import re
@@ -157,12 +158,14 @@ def assert_listen_and_correct(client: WebClient, session_id: str) -> None:
     assert headers["Content-Range"].startswith("bytes 0-65535/")
     page = client.get(where)
     version = re.search(r'name="transcript_version" value="(\d+)"', page.text).group(1)
+    first = html.unescape(re.search(r'id="rename-speaker"[^>]*>\s*<option value="([^"]+)"',
+                                    page.text).group(1))
     renamed = client.post(f"{where}/transcript/speakers",
                           {"transcript_version": version, "action": "rename",
-                           "speaker": "Speaker 1", "new_name": "Ms Okafor"}, page.csrf())
+                           "speaker": first, "new_name": "Ms Okafor"}, page.csrf())
     assert renamed.status == 200, renamed.text[-1500:]
     timeline = renamed.text.split('data-testid="transcript"', 1)[1].split("</ol>", 1)[0]
-    assert ">Ms Okafor<" in timeline and ">Speaker 1<" not in timeline
+    assert ">Ms Okafor<" in timeline and f">{html.escape(first)}<" not in timeline
 
 
 def assert_transcribe_now(client: WebClient, output: str) -> None:
