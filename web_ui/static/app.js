@@ -3,6 +3,26 @@
 (function () {
   "use strict";
 
+  /* Live status for the device page and a waiting session (device.js, transcribe.js):
+     GET `url` as JSON every `everyMs` while the page is visible and hand it to
+     `onStatus`; stops when the answer is not OK (logged off) or `onStatus` returns
+     true (done). Those endpoints do not count as activity, so an open page still
+     logs off. */
+  window.holdnotePoll = function (url, everyMs, onStatus) {
+    var timer = window.setInterval(function () {
+      if (document.hidden) { return; }
+      fetch(url, { credentials: "same-origin", headers: { "Accept": "application/json" } })
+        .then(function (response) {
+          if (!response.ok) { window.clearInterval(timer); return null; }
+          return response.json();
+        })
+        .then(function (status) {
+          if (status && onStatus(status)) { window.clearInterval(timer); }
+        })
+        .catch(function () {});
+    }, everyMs);
+  };
+
   function csrfToken() {
     var meta = document.querySelector('meta[name="csrf-token"]');
     return meta ? meta.getAttribute("content") : "";

@@ -44,17 +44,8 @@
 
   document.addEventListener("DOMContentLoaded", function () {
     var root = document.getElementById("device-live");
-    if (!root || !window.fetch) { return; }
+    if (!root || !window.fetch || !window.holdnotePoll) { return; }
     var url = root.getAttribute("data-status-url");
-    var timer = window.setInterval(function () {
-      if (document.hidden) { return; }
-      fetch(url, { credentials: "same-origin", headers: { "Accept": "application/json" } })
-        .then(function (response) {
-          if (!response.ok) { window.clearInterval(timer); return null; }
-          return response.json();
-        })
-        .then(function (status) { if (status) { show(status); } })
-        .catch(function () {});
-    }, POLL_MS);
+    window.holdnotePoll(url, POLL_MS, function (status) { show(status); return false; });
   });
 }());

@@ -15,22 +15,12 @@
 
   document.addEventListener("DOMContentLoaded", function () {
     var root = document.querySelector("[data-transcription-url]");
-    if (!root || !window.fetch) { return; }
+    if (!root || !window.fetch || !window.holdnotePoll) { return; }
     var url = root.getAttribute("data-transcription-url");
-    var timer = window.setInterval(function () {
-      if (document.hidden) { return; }
-      fetch(url, { credentials: "same-origin", headers: { "Accept": "application/json" } })
-        .then(function (response) {
-          if (!response.ok) { window.clearInterval(timer); return null; }
-          return response.json();
-        })
-        .then(function (status) {
-          if (!status) { return; }
-          set("transcription-line", status.line);
-          set("waiting-reason", status.reason);
-          if (status.done) { window.clearInterval(timer); }
-        })
-        .catch(function () {});
-    }, POLL_MS);
+    window.holdnotePoll(url, POLL_MS, function (status) {
+      set("transcription-line", status.line);
+      set("waiting-reason", status.reason);
+      return status.done;
+    });
   });
 }());

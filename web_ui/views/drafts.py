@@ -13,7 +13,6 @@ template; the model itself never runs in the web process.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +23,7 @@ from werkzeug.exceptions import BadRequest
 from appliance.access.roles import Access
 from appliance.drafting.settings import PracticeSettings
 from appliance.store.db import Session, State
-from web_ui.views import access, records
+from web_ui.views import access, records, wake
 from web_ui.views.auth import audit
 from web_ui.views.context import services
 from web_ui.views.formatting import clock
@@ -263,20 +262,5 @@ def _refusal(session: Session) -> str | None:
 
 
 def request_drafting(runtime_dir: Path) -> bool:
-    """Touch the request file that starts the drafting service now; False if it cannot be written.
-
-    The queue itself is the sessions table, so a request that cannot be made
-    here is not lost: the overnight job drafts every queued session.
-    """
-    path = runtime_dir / REQUEST_FILE
-    try:
-        # Opened for writing and closed (and its time set), so the path unit sees a change
-        # whether or not the file was there.
-        with open(path, "a", encoding="utf-8"):
-            pass
-        os.utime(path)
-    except OSError as error:
-        log.warning("could not ask for drafting now through %s (%s); it runs overnight",
-                    path, error)
-        return False
-    return True
+    """Touch the request file that starts the service now; False if it cannot be written."""
+    return wake.touch_request(runtime_dir, REQUEST_FILE, "drafting")

@@ -12,7 +12,6 @@ through a small JSON status (polled by ``transcribe.js``, passive for idle logof
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,7 +21,7 @@ from markupsafe import Markup
 from appliance.access.roles import Access
 from appliance.store.db import Session, State
 from appliance.store.lifecycle import can_become
-from web_ui.views import access
+from web_ui.views import access, wake
 from web_ui.views.auth import audit
 from web_ui.views.context import services
 from web_ui.views.formatting import STATE_LABELS
@@ -113,20 +112,5 @@ def status_json(session_id: int):
 
 
 def request_transcription(runtime_dir: Path) -> bool:
-    """Touch the request file that starts the transcribe-now service; False if it cannot be written.
-
-    The queue itself is the sessions table, so a request that cannot be made
-    here is not lost: the overnight job transcribes every marked session.
-    """
-    path = Path(runtime_dir) / REQUEST_FILE
-    try:
-        # Opened for writing and closed (and its time set), so the path unit sees a change
-        # whether or not the file was there.
-        with open(path, "a", encoding="utf-8"):
-            pass
-        os.utime(path)
-    except OSError as error:
-        log.warning("could not ask for a transcription now through %s (%s); it runs overnight",
-                    path, error)
-        return False
-    return True
+    """Touch the request file that starts the service now; False if it cannot be written."""
+    return wake.touch_request(runtime_dir, REQUEST_FILE, "a transcription")
