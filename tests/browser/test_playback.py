@@ -46,7 +46,8 @@ def test_a_clicked_line_plays_from_its_time_at_the_chosen_speed(logged_in, liste
     # A session whose audio retention deleted: the player's place says so.
     page.goto(f"/sessions/{seeded.long}")
     assert page.get_by_test_id("player-audio").count() == 0
-    assert "deleted" in page.get_by_test_id("player-reason").inner_text()
+    said = page.get_by_test_id("player").inner_text()
+    assert "The audio was deleted on" in said and said.count("deleted") == 1  # said once
 
     page.goto(f"/sessions/{listening}")
     assert page.get_by_test_id("player-audio").is_visible()

@@ -102,6 +102,7 @@ def test_a_line_break_splits_and_merge_joins(user, svc, sid):
 
 
 def test_rename_and_swap_speakers_change_every_line_and_the_metrics(user, svc, sid):
+    assert 'data-testid="corrected-transcript"' not in user.get(f"/sessions/{sid}").text
     assert _speakers(user, sid, action="rename", speaker="Speaker 1",
                      new_name="Dr Rivera").status_code == 302
     assert _stored(svc, sid).speakers == ("Dr Rivera", "Speaker 2")
@@ -114,6 +115,8 @@ def test_rename_and_swap_speakers_change_every_line_and_the_metrics(user, svc, s
     assert details["transcript.rename"] == "speaker 1 renamed; version 1"
     assert details["transcript.swap"] == "speakers 1 and 2 swapped; version 2"
     assert "Rivera" not in str(details), "audit entries hold no names"
+    # The note drafted before these changes may quote the old speakers: the page says so.
+    assert "The transcript was corrected (2 changes)" in user.get(f"/sessions/{sid}").text
 
 
 @pytest.mark.parametrize("form, message", [

@@ -100,7 +100,8 @@ def page_context(session: Session, level: Access, view: object = None) -> dict:
     if level < Access.OWN:
         reason = ONLY_OWNER
     elif problem is not None:
-        reason = problem[1]
+        # Deleted: the note says when, in the page's words; one sentence, not two.
+        reason = "" if session.audio_deleted_at is not None and note else problem[1]
     elif not services().keys.is_unlocked():
         reason = LOCKED
     else:
