@@ -23,16 +23,20 @@ readonly DATA_DIR=/var/lib/holdnote
 readonly RUN_DIR=/run/holdnote
 readonly UNIT_DIR=/etc/systemd/system
 readonly TIMER_DROPIN=/etc/systemd/system/holdnote-transcribe.timer.d/schedule.conf
+readonly BACKUP_DROPIN=/etc/systemd/system/holdnote-backup.service.d/target.conf
 readonly STAMP_FILE=/opt/holdnote/.holdnote-source
 readonly COMMAND_LINK=/usr/local/bin/holdnote
 readonly SERVICE_USER=holdnote
 readonly UNITS=(holdnote-recorder.service holdnote-web.service
   holdnote-transcribe.service holdnote-transcribe.timer
   holdnote-draft.service holdnote-draft.path
-  holdnote-transcribe-now.service holdnote-transcribe-now.path)
+  holdnote-transcribe-now.service holdnote-transcribe-now.path
+  holdnote-backup.service)
 # The units that run all the time (the transcribe service is started by its timer, the
 # draft and transcribe-now services by their path units when the web page asks for a
-# redraft or "Transcribe now").
+# redraft or "Transcribe now", the backup service by the transcribe service when it ends).
+# The backup comes after the transcribe service in UNITS: removing the services stops the
+# backup that stopping the overnight job may have started.
 readonly ALWAYS_ON=(holdnote-recorder.service holdnote-web.service holdnote-transcribe.timer
   holdnote-draft.path holdnote-transcribe-now.path)
 # Python with headers and a compiler: PyAudio and systemd-python build from source
@@ -425,6 +429,40 @@ timer_dropin() {
   fi
   printf '# Written by install.sh from transcription.night_start in %s.\n' "$CONF_FILE"
   printf '[Timer]\nOnCalendar=\nOnCalendar=*-*-* %s:00\n' "$hhmm"
+}
+
+# The drop-in that lets holdnote-backup.service write to backup.target_dir DIR (the rest
+# of the file system stays read-only to it). The "-" lets the service start when DIR is
+# missing (a drive not plugged in), so the backup itself says what is wrong.
+backup_dropin() {
+  local dir="$1"
+  # Plain characters only: systemd would read a space as a second path and % as a specifier.
+  if [[ ! "$dir" =~ ^/[A-Za-z0-9._@+:,/-]+$ ]]; then
+    echo "backup.target_dir '$dir' is not a plain absolute path (letters, digits, . _ - /): mount the drive or share at one, such as /media/holdnote-backup (README: Backups)" >&2
+    return 1
+  fi
+  if [[ "$dir" =~ ^/(home|root|run/user)(/|$) ]]; then
+    echo "backup.target_dir '$dir' is under /home, /root or /run/user, which the backup service cannot see (ProtectHome=yes): mount the drive or share under /media, /mnt or /srv (README: Backups)" >&2
+    return 1
+  fi
+  printf '# Written by install.sh from backup.target_dir in %s.\n' "$CONF_FILE"
+  printf '[Service]\nReadWritePaths=-%s\n' "$dir"
+}
+
+# The closing line about backups: TARGET (backup.target_dir, empty: none) and whether
+# the service user can write there now (1 or 0).
+backup_summary() {
+  local target="$1" writable="$2"
+  if [[ -z "$target" ]]; then
+    echo "  Backups:      none configured: the data lives only on this SD card. Set [backup]"
+    echo "                target_dir in $CONF_FILE, then sudo ./install.sh (README: Backups)"
+  elif [[ "$writable" == 1 ]]; then
+    echo "  Backups:      into $target after each overnight job"
+    echo "                (sudo -u $SERVICE_USER holdnote backup list; Device page; /healthz)"
+  else
+    echo "  Backups:      into $target, which $SERVICE_USER cannot write to now: plug in or"
+    echo "                mount the drive, chown $SERVICE_USER: it (README: Backups)"
+  fi
 }
 
 # A hash of everything that goes into the installed package (the locked dependencies
@@ -1102,7 +1140,7 @@ init_tls() {
 
 # Install the unit files and the timer schedule; reload systemd if any changed.
 install_units() {
-  local unit changed=() night
+  local unit changed=() night target reason
   step "systemd units"
   for unit in "${UNITS[@]}"; do
     if ! cmp -s "$SCRIPT_DIR/systemd/$unit" "$UNIT_DIR/$unit"; then
@@ -1117,6 +1155,18 @@ install_units() {
     install -d -m 0755 "$(dirname "$TIMER_DROPIN")"
     install -m 0644 "$TMP_DIR/schedule.conf" "$TIMER_DROPIN"
     changed+=("timer at ${night:-00:30}")
+  fi
+  target="$(config_get "$CONF_FILE" backup target_dir)"
+  if [[ -z "$target" && -d "$(dirname "$BACKUP_DROPIN")" ]]; then
+    rm -rf "$(dirname "$BACKUP_DROPIN")"
+    changed+=("backups off")
+  elif [[ -n "$target" ]]; then
+    reason="$(backup_dropin "$target" 2>&1 >"$TMP_DIR/target.conf")" || die "$reason"
+    if ! cmp -s "$TMP_DIR/target.conf" "$BACKUP_DROPIN"; then
+      install -d -m 0755 "$(dirname "$BACKUP_DROPIN")"
+      install -m 0644 "$TMP_DIR/target.conf" "$BACKUP_DROPIN"
+      changed+=("backups into $target")
+    fi
   fi
   if [[ ${#changed[@]} -eq 0 ]]; then
     step_kept "up to date"
@@ -1210,7 +1260,7 @@ fingerprint() {
 }
 
 print_summary() {
-  local host port address code
+  local host port address code target writable
   host="$(hostname)"
   port="$(web_port)"
   address="$(hostname -I 2>/dev/null | awk '{print $1}')"
@@ -1234,6 +1284,12 @@ print_summary() {
   else
     echo "  Setup:        complete; log in with a clinician account"
   fi
+  target="$(config_get "$CONF_FILE" backup target_dir)"
+  writable=0
+  if [[ -n "$target" ]] && as_service_user test -w "$target" 2>/dev/null; then
+    writable=1
+  fi
+  backup_summary "$target" "$writable"
   echo
   echo "  Logs:         journalctl -u 'holdnote-*'      Install log: $LOG_FILE"
   echo "  Settings:     $CONF_FILE (then: sudo ./install.sh to apply)"
@@ -1275,6 +1331,10 @@ remove_services() {
   if [[ -d "$(dirname "$TIMER_DROPIN")" ]]; then
     rm -rf "$(dirname "$TIMER_DROPIN")"
     removed+=(schedule)
+  fi
+  if [[ -d "$(dirname "$BACKUP_DROPIN")" ]]; then
+    rm -rf "$(dirname "$BACKUP_DROPIN")"
+    removed+=("backup target")
   fi
   # The unlocked practice key lives in /run/holdnote: removing it locks the device.
   if [[ -d "$RUN_DIR" ]]; then

@@ -443,6 +443,57 @@ class Security(_Section):
     lockout_minutes: int = Field(15, ge=1, le=1440, description="Length of that lockout.")
 
 
+# An age X25519 recipient: "age1" and 58 bech32 characters (32 bytes and a checksum).
+_AGE_RECIPIENT = re.compile(r"^age1[02-9ac-hj-np-z]{58}$")
+
+
+class Backup(_Section):
+    """Encrypted backups to a drive or share IT mounts (off until target_dir is set)."""
+
+    target_dir: Path | None = Field(
+        None,
+        description="Where backups go: a mounted USB drive or network share, a full path "
+        "(unset = no backups).",
+    )
+    keep: int = Field(7, ge=1, le=365, description="Backups kept; older ones are removed "
+                      "once a new one is verified.")
+    max_age_hours: int = Field(
+        36, ge=1, le=720,
+        description="/healthz is not ok when the newest verified backup is older than this.",
+    )
+    recipient: str | None = Field(
+        None,
+        description="Extra age recipient (age1...) whose key IT keeps offline; it opens "
+        "every backup too.",
+    )
+    require_mount: bool = Field(
+        True,
+        description="Refuse a target_dir on the data directory's own file system (the SD "
+        "card): it must be a mount point.",
+    )
+    margin_mb: int = Field(
+        200, ge=0, le=1_000_000, description="Free space left on the target after a backup (MB)."
+    )
+
+    @field_validator("target_dir", mode="before")
+    @classmethod
+    def _empty_is_off(cls, value: object) -> object:
+        return None if value == "" else value
+
+    _check_absolute = field_validator("target_dir")(_absolute)
+
+    @field_validator("recipient")
+    @classmethod
+    def _recipient(cls, value: str | None) -> str | None:
+        if value is None or _AGE_RECIPIENT.match(value.strip()):
+            return value.strip() if value else None
+        if value.strip().upper().startswith("AGE-SECRET-KEY"):
+            raise ValueError("that is a secret key; give its public key (age1...) and keep "
+                             "the secret key offline")
+        raise ValueError("not an age recipient: it starts with age1 followed by 58 letters "
+                         "and digits (age-keygen -y KEYFILE prints it)")
+
+
 class Config(_Section):
     """The whole configuration file."""
 
@@ -457,6 +508,7 @@ class Config(_Section):
     retention: Retention = Field(default_factory=Retention)
     web: Web = Field(default_factory=Web)
     security: Security = Field(default_factory=Security)
+    backup: Backup = Field(default_factory=Backup)
 
 
 def _problems(error: ValidationError) -> list[str]:

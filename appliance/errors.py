@@ -202,3 +202,25 @@ class DraftingError(HoldnoteError):
     Drafting is an extra on top of the transcript: the session keeps its
     transcript and facts, and the reason is shown on it.
     """
+
+
+# --- backups -------------------------------------------------------------------
+
+
+class BackupError(HoldnoteError):
+    """Base for backup and restore problems; the previous backups and the device's data stay."""
+
+
+class BackupTargetError(BackupError, OSError):
+    """The backup target cannot take a backup: missing, not mounted, read-only or full.
+
+    The message says which, and what IT should do about it.
+    """
+
+
+class BackupFileError(BackupError, ValueError):
+    """A file is not a usable backup: cut short, tampered with, another practice's, or not one."""
+
+
+class RestoreRefusedError(BackupError):
+    """The device already has data and the restore was not asked to replace it."""

@@ -8,6 +8,7 @@ is exercised in a booted Debian container by tests/system.
 
 from __future__ import annotations
 
+import shlex
 import shutil
 import subprocess
 import textwrap
@@ -206,7 +207,10 @@ def test_new_keys_of_an_upgrade_are_reported(tmp_path, template):
     text = template.read_text().replace("night_end = \"06:30\"\n", "")
     old.write_text(text.split("[security]")[0])  # an older file without that section
     done = bash(f"config_new_keys {old} {template}", tmp_path)
-    assert done.stdout.split() == ["security.lockout_minutes", "security.max_failed_logins",
+    # [backup] comes after [security] in the template, so it is new here too.
+    assert done.stdout.split() == ["backup.keep", "backup.margin_mb", "backup.max_age_hours",
+                                   "backup.recipient", "backup.require_mount", "backup.target_dir",
+                                   "security.lockout_minutes", "security.max_failed_logins",
                                    "security.scrypt_work_factor", "transcription.night_end"]
 
 
@@ -598,3 +602,42 @@ def test_swig_only_where_lgpio_builds_from_source(tmp_path, release, arch, swig)
     # lgpio has no cp313 aarch64 wheel: a Pi on trixie compiles it and needs swig.
     packages = bash(f"apt_packages {release} {arch}", tmp_path).stdout.split()
     assert ("swig" in packages) is swig
+
+
+# --- backups -------------------------------------------------------------------------------
+
+
+def test_the_configured_backup_target_becomes_the_services_one_writable_path(tmp_path):
+    """install.sh reads backup.target_dir as it reads the other keys and renders the drop-in."""
+    conf = tmp_path / "holdnote.toml"
+    conf.write_text('[web]\nport = 8443\n\n[backup]\ntarget_dir = "/media/holdnote-backup"  # USB\n'
+                    "keep = 7\n")
+    done = bash(f'backup_dropin "$(config_get {conf} backup target_dir)"', tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[1:] == ["[Service]", "ReadWritePaths=-/media/holdnote-backup"]
+
+
+@pytest.mark.parametrize("target, reason", [
+    ("/media/my backup", "not a plain absolute path"),
+    ("/media/100%", "not a plain absolute path"),
+    ("backups", "not a plain absolute path"),
+    ("/home/it/backups", "cannot see (ProtectHome=yes)"),
+])
+def test_a_backup_target_the_sandbox_would_misread_stops_the_install_with_the_reason(
+        tmp_path, target, reason):
+    done = bash(f"backup_dropin {shlex.quote(target)}; echo status=$?", tmp_path)
+    assert reason in done.stderr and "README: Backups" in done.stderr
+    assert done.stdout.strip() == "status=1"
+
+
+@pytest.mark.parametrize("target, writable, expected", [
+    ("", "0", "none configured: the data lives only on this SD card"),
+    ("/media/holdnote-backup", "1", "into /media/holdnote-backup after each overnight job"),
+    ("/media/holdnote-backup", "0", "cannot write to now: plug in or"),
+])
+def test_the_closing_lines_say_where_backups_go_or_that_none_are_made(tmp_path, target, writable,
+                                                                      expected):
+    done = bash(f'backup_summary "{target}" {writable}', tmp_path)
+    assert expected in " ".join(done.stdout.split())
+    if not target:
+        assert "[backup] target_dir in /etc/holdnote/holdnote.toml" in " ".join(done.stdout.split())

@@ -15,7 +15,7 @@ from pathlib import Path
 from types import ModuleType
 
 from appliance.access import audit, failures, keys, logins
-from appliance.store import db, transcripts, voices
+from appliance.store import backups, db, transcripts, voices
 from appliance.transcription import checkpoints
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,6 +35,7 @@ OWNERS: dict[str, ModuleType] = {
     "audit": audit,
     "checkpoints": checkpoints,
     "voice_profiles": voices,
+    "backups": backups,
 }
 
 # Upper-case SQL keywords followed by a table name: how this code base writes SQL.

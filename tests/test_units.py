@@ -18,7 +18,7 @@ from tests.conftest import REPO, need_tool
 
 UNIT_DIR = REPO / "systemd"
 SERVICES = ("holdnote-recorder.service", "holdnote-web.service", "holdnote-transcribe.service",
-            "holdnote-draft.service", "holdnote-transcribe-now.service")
+            "holdnote-draft.service", "holdnote-transcribe-now.service", "holdnote-backup.service")
 UNITS = (*SERVICES, "holdnote-transcribe.timer", "holdnote-draft.path",
          "holdnote-transcribe-now.path")
 # Exposure ceilings from the issue (0 = fully locked down, 10 = no sandbox).
@@ -28,6 +28,7 @@ EXPOSURE_LIMITS = {
     "holdnote-transcribe.service": 2.5,
     "holdnote-draft.service": 2.5,
     "holdnote-transcribe-now.service": 2.5,
+    "holdnote-backup.service": 2.5,
 }
 SYSTEM_UNITS = Path("/usr/lib/systemd/system")
 
@@ -139,7 +140,8 @@ def test_all_services_share_one_preserved_runtime_directory(unit):
 
 
 @pytest.mark.parametrize("unit", ["holdnote-transcribe.service", "holdnote-recorder.service",
-                                  "holdnote-draft.service", "holdnote-transcribe-now.service"])
+                                  "holdnote-draft.service", "holdnote-transcribe-now.service",
+                                  "holdnote-backup.service"])
 def test_recorder_and_transcriber_have_no_network(unit):
     """Audio and transcripts can never leave the device from these services."""
     assert last(unit, "PrivateNetwork") == "yes"
@@ -263,8 +265,10 @@ def test_transcribe_now_runs_the_queued_sessions_at_idle_priority_sandboxed_as_t
     assert last(service, "Nice") == "19"
     assert last(service, "CPUSchedulingPolicy") == "idle"
     assert last(service, "IOSchedulingClass") == "idle"
+    # The night job alone starts the backup when it ends (a daytime job must not).
     sandbox = {key: values for key, values in directives(night).items()
-               if key not in {"ExecStart", "CPUSchedulingPolicy", "Description"}}
+               if key not in {"ExecStart", "CPUSchedulingPolicy", "Description", "OnSuccess",
+                              "OnFailure"}}
     mine = directives(service)
     assert {key: mine.get(key) for key in sandbox} == sandbox
 
@@ -277,3 +281,69 @@ def test_transcribe_now_path_watches_the_request_the_web_page_touches():
     assert last(unit, "PathModified") == str(Config().paths.runtime_dir / REQUEST_FILE)
     assert last(unit, "Unit") == "holdnote-transcribe-now.service"
     assert last(unit, "WantedBy") == "paths.target"
+
+
+# --- backups ------------------------------------------------------------------------------
+
+BACKUP = "holdnote-backup.service"
+
+
+def test_the_backup_runs_when_the_overnight_job_ends_whatever_its_outcome():
+    """Same chain as the night job, so the two never compete; a failed night still backs up."""
+    night = "holdnote-transcribe.service"
+    assert directives(night)["OnSuccess"] == [BACKUP]
+    assert directives(night)["OnFailure"] == [BACKUP]
+    assert (UNIT_DIR / BACKUP).is_file()
+    # Started by the chain only: nothing enables it, and the daytime jobs never start it.
+    assert "WantedBy" not in directives(BACKUP)
+    assert BACKUP not in install_sh_array("ALWAYS_ON")
+    for daytime in ("holdnote-transcribe-now.service", "holdnote-draft.service"):
+        assert not {"OnSuccess", "OnFailure"} & set(directives(daytime))
+    # Started by hand while the night job runs, it waits for the job to end.
+    assert "holdnote-transcribe.service" in last(BACKUP, "After").split()
+
+
+def test_the_backup_is_an_idle_priority_oneshot_that_does_nothing_unless_configured():
+    assert last(BACKUP, "Type") == "oneshot"
+    assert last(BACKUP, "ExecStart") == "/opt/holdnote/bin/holdnote backup now --if-configured"
+    assert last(BACKUP, "Nice") == "19"
+    assert last(BACKUP, "CPUSchedulingPolicy") == "idle"
+    assert last(BACKUP, "IOSchedulingClass") == "idle"
+    assert memory_bytes(last(BACKUP, "MemoryMax")) > 0
+    assert int(last(BACKUP, "OOMScoreAdjust")) > 0
+
+
+def test_the_backup_is_sandboxed_as_the_night_job():
+    """It reads everything the night job reads and may write only the data directory
+    (plus the target, from install.sh's drop-in); it cannot reach the network."""
+    night = "holdnote-transcribe.service"
+    differs = {"ExecStart", "Description", "After", "OnSuccess", "OnFailure", "TimeoutStartSec",
+               "CPUSchedulingPolicy", "MemoryMax", "MemoryDenyWriteExecute"}
+    sandbox = {key: values for key, values in directives(night).items() if key not in differs}
+    mine = directives(BACKUP)
+    assert {key: mine.get(key) for key in sandbox} == sandbox
+    # Tighter than the night job: no JIT runs in a backup.
+    assert last(BACKUP, "MemoryDenyWriteExecute") == "yes"
+
+
+def render_backup_dropin(target: str) -> subprocess.CompletedProcess:
+    need_tool("bash")
+    return subprocess.run(["bash", "-c", f'source {REPO / "install.sh"}; backup_dropin "$1"',
+                           "bash", target], capture_output=True, text=True, check=False)
+
+
+def test_backup_target_dropin_from_install_verifies(unit_root):
+    """The drop-in install.sh writes from backup.target_dir adds the target, and only it."""
+    rendered = render_backup_dropin("/media/holdnote-backup")
+    assert rendered.returncode == 0, rendered.stderr
+    assert re.findall(r"^ReadWritePaths=(.*)$", rendered.stdout, re.M) == [
+        "-/media/holdnote-backup"]
+    dropin = unit_root / "etc/systemd/system/holdnote-backup.service.d/target.conf"
+    dropin.parent.mkdir(exist_ok=True)
+    dropin.write_text(rendered.stdout)
+    try:
+        done = analyze(unit_root, "verify", BACKUP, "holdnote-transcribe.service")
+        assert done.returncode == 0 and "holdnote" not in done.stderr, done.stderr
+        assert exposure(unit_root, BACKUP) <= EXPOSURE_LIMITS[BACKUP]
+    finally:
+        dropin.unlink()

@@ -136,6 +136,27 @@ def user_count(storage: Storage) -> int:
         return conn.execute("SELECT COUNT(*) FROM users").fetchone()[0]
 
 
+@dataclass(frozen=True)
+class SealedSlot:
+    """A key slot as stored: the practice identity encrypted (an age file) to a
+    user's passphrase (``kind`` "passphrase", ``user`` their name) or to the
+    recovery key (``kind`` "recovery", ``user`` None). Backups carry these."""
+
+    kind: str
+    user: str | None
+    sealed: bytes
+
+
+def sealed_slots(storage: Storage) -> list[SealedSlot]:
+    """Every key slot as stored, the recovery slot last; opening one needs its secret."""
+    with storage.read() as conn:
+        rows = conn.execute(
+            "SELECT k.kind, u.username, k.slot_enc FROM key_slots k "
+            "LEFT JOIN users u ON u.id = k.user_id ORDER BY k.kind = 'recovery', u.username"
+        ).fetchall()
+    return [SealedSlot(r["kind"], r["username"], bytes(r["slot_enc"])) for r in rows]
+
+
 class KeyStore:
     """Key slots and users in the database; the unlocked identity in ``runtime_dir``.
 

@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 from appliance import config as config_mod
-from appliance.app import cli_errors
+from appliance.app import backup_cli, cli_errors, restore_cli
 from appliance.app.cli_errors import EXIT_ERROR, EXIT_OK, EXIT_USAGE
 from appliance.errors import HoldnoteError
 
@@ -279,6 +279,16 @@ def cmd_setup_code(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_backup(args: argparse.Namespace) -> int:
+    """``holdnote backup now | list | verify FILE``."""
+    return backup_cli.run(config_mod.load(args.config), args)
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    """``holdnote restore FILE [--replace] [--recovery-key | --user NAME | --identity FILE]``."""
+    return restore_cli.run(config_mod.load(args.config), args, read_secret)
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     """``holdnote demo``: the whole appliance locally with mock GPIO and demo audio."""
     from appliance.app import demo
@@ -414,6 +424,8 @@ def build_parser() -> argparse.ArgumentParser:
     _audit_and_record_parsers(sub)
     sub.add_parser("recorder", help="run the recorder daemon").set_defaults(func=cmd_recorder)
     _transcribe_parsers(sub)
+    backup_cli.add_parser(sub).set_defaults(func=cmd_backup)
+    restore_cli.add_parser(sub).set_defaults(func=cmd_restore)
     web = sub.add_parser("web", help="serve the web UI (or: web init-tls)")
     web.add_argument("web_action", nargs="?", choices=("serve", "init-tls"), default="serve",
                      help="serve (the default) or init-tls: create the TLS certificate")

@@ -19,6 +19,7 @@ keeps it so); every other module goes through the owner's functions:
 - ``audit``: :mod:`appliance.access.audit`
 - ``checkpoints``: :mod:`appliance.transcription.checkpoints`
 - ``voice_profiles``: :mod:`appliance.store.voices`
+- ``backups``: :mod:`appliance.store.backups`
 """
 
 from __future__ import annotations

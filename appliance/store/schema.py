@@ -194,4 +194,21 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE sessions ADD COLUMN transcribe_requested_at TEXT;
 """,
+    # 8: backups. One row per backup attempt: the file written to target_dir
+    # (an encrypted age file), its size and session count, when it was verified
+    # (NULL: not yet, or the check failed) and why it failed (NULL: it did not).
+    # The device page and /healthz read the newest verified one.
+    """
+    CREATE TABLE backups (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        created_at TEXT NOT NULL,
+        file_name TEXT NOT NULL,
+        target_dir TEXT NOT NULL,
+        size_bytes INTEGER NOT NULL DEFAULT 0,
+        sessions INTEGER NOT NULL DEFAULT 0,
+        verified_at TEXT,
+        error TEXT
+    );
+    CREATE INDEX backups_created ON backups(created_at);
+""",
 )

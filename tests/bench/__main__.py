@@ -16,7 +16,8 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-ORDER = ("crypto", "recorder", "transcribe", "speakers", "risk", "drafting", "web", "playback")
+ORDER = ("crypto", "recorder", "transcribe", "speakers", "risk", "drafting", "web", "playback",
+         "backup")
 
 
 def sections(wanted: list[str]) -> list[str]:

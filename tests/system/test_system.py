@@ -12,8 +12,10 @@ a recording through the recorder's control socket from an ALSA file device, the
 overnight service started by hand, the draft note read through the web page; an
 upgrade from a newer checkout that keeps data, configuration, keys and even the
 unlocked state; a second run that changes nothing; a reboot that locks the device
-while the recorder still records; ``--uninstall`` keeping the data; ``--purge``
-leaving nothing.
+while the recorder still records; the note signed on the page and a backup to a
+directory by the backup service; ``--uninstall`` keeping the data; ``--purge``
+leaving nothing; then a fresh install, ``holdnote restore`` with the recovery key,
+and the same signed note read on the page, the audit chain intact.
 
 Needs root, systemd-nspawn and debootstrap (``make test`` installs them) and the
 network to Debian's mirror and PyPI for the install itself. The root file systems
@@ -56,6 +58,10 @@ SERVICES = ("holdnote-recorder.service", "holdnote-web.service", "holdnote-trans
             "holdnote-draft.service", "holdnote-transcribe-now.service")
 ARTIFACTS = REPO / "test-artifacts" / "system"
 HOLDNOTE = ("runuser", "-u", "holdnote", "--", "/opt/holdnote/bin/holdnote")
+# The backup target, as IT mounts a USB drive (README: Backups), and where the test keeps
+# a copy of the backup while the installation is purged.
+BACKUP_DIR = "/srv/holdnote-backup"
+SAVED_BACKUP = "/root/holdnote-backup-saved.age"
 # Words of the JFK clip that even the tiny model gets right.
 SPOKEN = "country can do for you"
 # Every step runs on this release; the steps marked @on_every_release on all of them.
@@ -106,6 +112,9 @@ class System:
     setup_code: str = ""
     session_id: int = 0
     client: WebClient | None = None
+    recovery_key: str = ""
+    note_texts: dict[str, str] = field(default_factory=dict)  # section key -> signed text
+    recordings: str = ""  # sha256sum of the recordings the backup holds
 
     @contextmanager
     def step(self, name: str) -> Iterator[None]:
@@ -378,6 +387,7 @@ def test_04_setup_with_the_printed_code_then_login(system):
         assert wrong.status == 403
         done = system.client.setup(system.setup_code, USER, PASSPHRASE)
         assert done.status == 200, done.text[-2000:]
+        system.recovery_key = system.client.recovery_key  # shown once: kept for the restore
         # A fresh browser: the account works and logging in leaves the device unlocked.
         system.client = WebClient("127.0.0.1", system.port, system.fingerprint)
         page = system.client.login(USER, PASSPHRASE)
@@ -463,6 +473,78 @@ def test_08_reboot_locks_the_device_and_the_recorder_still_records(system):
         assert failed.strip() == ""
 
 
+def note_form(page) -> tuple[str, list[str]]:
+    """The note form's version and its section keys."""
+    form = page.text[page.text.index('data-testid="note-form"'):]
+    version = re.search(r'name="version" value="([^"]*)"', form).group(1)
+    return version, re.findall(r'<textarea[^>]*name="section-([^"]+)"', form)
+
+
+def backup_config(vm: ct.Container, target: str) -> None:
+    """Back up to TARGET, a plain directory here (a mounted drive on a device)."""
+    path = vm.path("/etc/holdnote/holdnote.toml")
+    lines = path.read_text().splitlines()
+    settings = [f'target_dir = "{target}"', "require_mount = false"]
+    if "[backup]" in lines:  # the template's section: set the keys there
+        at = lines.index("[backup]") + 1
+        end = next((n for n in range(at, len(lines)) if lines[n].startswith("[")), len(lines))
+        kept = [line for line in lines[at:end]
+                if not re.match(r"\s*(target_dir|require_mount)\s*=", line)]
+        lines[at:end] = settings + kept
+    else:
+        lines += ["", "[backup]", *settings]
+    path.write_text("\n".join(lines) + "\n")  # the same file: its owner and mode stay
+
+
+def recordings(system: System) -> str:
+    """Checksums of the encrypted recordings on the device, sorted."""
+    return system.vm.sh("find /var/lib/holdnote/recordings -type f -name '*.age' "
+                        "-exec sha256sum {} + | sort").stdout
+
+
+def test_08a_sign_the_note_on_the_page(system):
+    with system.step("sign the note"):
+        assert system.client.login(USER, PASSPHRASE).status == 200
+        where = f"/sessions/{system.session_id}"
+        page = system.client.get(where)
+        version, sections = note_form(page)
+        assert sections, page.text[-2000:]
+        system.note_texts = {key: f"Restore check ({key}): sleeping better, plan kept."
+                             for key in sections}
+        signed = system.client.post(f"{where}/note", {
+            "version": version, "action": "sign", "reviewed": "yes",
+            **{f"section-{key}": text for key, text in system.note_texts.items()}},
+            page.csrf())
+        assert signed.status == 200 and 'data-testid="signed-banner"' in signed.text, \
+            signed.text[-3000:]
+
+
+def test_08b_back_up_to_a_directory(system):
+    with system.step("back up"):
+        system.vm.run("install", "-d", "-o", "holdnote", "-g", "holdnote", "-m", "700",
+                      BACKUP_DIR)
+        backup_config(system.vm, BACKUP_DIR)
+        # Re-run after changing the configuration: the backup unit may now write there.
+        done = system.install(checkout=NEWER_CHECKOUT)
+        assert done.returncode == 0, done.stdout + done.stderr
+        system.recordings = recordings(system)
+        # The unit the overnight job starts, with its sandbox, started by hand.
+        started = system.vm.run("systemctl", "start", "holdnote-backup.service", check=False,
+                                timeout=600)
+        assert started.returncode == 0, system.vm.run(
+            "journalctl", "-u", "holdnote-backup.service", "--no-pager").stdout[-3000:]
+        names = system.vm.run("ls", "-A", BACKUP_DIR).stdout.split()
+        assert len(names) == 1, names  # no partial file left beside it
+        assert re.fullmatch(r"holdnote-backup-\d{8}T\d{6}Z\.age", names[0]), names
+        listed = system.holdnote("backup", "list").stdout  # checked in full: logged in above
+        assert re.search(re.escape(names[0]) + r".* sessions\s+verified", listed), listed
+        data = system.vm.path(f"{BACKUP_DIR}/{names[0]}").read_bytes()
+        assert data.startswith(b"age-encryption.org/v1\n")
+        assert not any(text.encode() in data for text in system.note_texts.values())
+        system.vm.run("cp", f"{BACKUP_DIR}/{names[0]}", SAVED_BACKUP)
+        system.health()  # the newest verified backup is fresh: nothing to report
+
+
 def test_09_uninstall_keeps_data_and_config(system):
     with system.step("uninstall"):
         done = system.install("--uninstall")
@@ -486,3 +568,40 @@ def test_10_purge_leaves_nothing(system):
             "getent group holdnote; systemctl list-units --all --no-legend 'holdnote*'",
             check=False).stdout
         assert left.strip() == ""
+
+
+def test_11_install_again_restore_and_read_the_signed_note(system):
+    with system.step("install again and restore"):
+        # The drive keeps its backups through a purge.
+        sums = system.vm.sh(f"sha256sum < {SAVED_BACKUP}; cat {BACKUP_DIR}/* | sha256sum"
+                            ).stdout.splitlines()
+        assert len(sums) == 2 and sums[0] == sums[1], sums
+        preseed_config(system.vm, system.port)
+        done = system.install("--model", "bundled-tiny", "--llm", "none", "--yes")
+        assert done.returncode == 0, done.stdout + done.stderr
+        restored = system.vm.run("/usr/local/bin/holdnote", "restore", SAVED_BACKUP,
+                                 "--recovery-key", input=system.recovery_key + "\n",
+                                 check=False, timeout=600)
+        assert restored.returncode == 0, restored
+        assert recordings(system) == system.recordings
+        # Then as the README says: restart the services, re-run install.sh for the restored
+        # configuration (here: the backup target the sandbox must let the backup write).
+        system.vm.run("systemctl", "restart", "holdnote-recorder", "holdnote-web")
+        again = system.install()
+        assert again.returncode == 0, again.stdout + again.stderr
+        dropin = system.vm.path("/etc/systemd/system/holdnote-backup.service.d/target.conf")
+        assert BACKUP_DIR in dropin.read_text()
+        # The certificate comes back too: the printed fingerprint of the first install.
+        system.client = web_client_when_up(system)
+        assert system.client.login(USER, PASSPHRASE).status == 200
+        page = system.client.get(f"/sessions/{system.session_id}")
+        text = " ".join(page.visible_text().split())
+        assert page.status == 200 and f"Signed by {USER}" in text, text[-3000:]
+        assert all(note in text for note in system.note_texts.values()), text[-3000:]
+        assert SPOKEN in text.lower()
+        verdict = system.holdnote("audit", "verify")
+        assert "audit log intact" in verdict.stdout, verdict
+        log = system.holdnote("audit", "show", "--limit", "100000").stdout
+        signed = re.search(r"\snote\.sign\s", log)
+        restore = re.search(r"\srestore\s+restore\.done\s", log)
+        assert signed and restore and signed.start() < restore.start(), log[-3000:]

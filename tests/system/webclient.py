@@ -18,6 +18,7 @@ import urllib.request
 from dataclasses import dataclass
 
 _CSRF = re.compile(r'name="csrf_token"\s+value="([^"]+)"')
+_RECOVERY_KEY = re.compile(r'data-testid="recovery-key"[^>]*>([^<]+)<')
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,7 @@ class WebClient:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
         self.cookies = http.cookiejar.CookieJar()
+        self.recovery_key = ""  # set by setup()
         self.opener = urllib.request.build_opener(
             urllib.request.HTTPSHandler(context=context),
             urllib.request.HTTPCookieProcessor(self.cookies),
@@ -101,11 +103,17 @@ class WebClient:
         return self.post(path, fields, self.get(path).csrf())
 
     def setup(self, code: str, username: str, passphrase: str) -> Page:
-        """First-run setup with the one-time code; confirms the recovery key was saved."""
+        """First-run setup with the one-time code; confirms the recovery key was saved.
+
+        The recovery key the page showed (once) is kept in ``recovery_key``, as the
+        person setting up writes it down.
+        """
         page = self.submit("/setup", {"code": code, "username": username,
                                       "passphrase": passphrase, "repeat": passphrase})
         if page.status != 200 or "/setup/confirm" not in page.text:
             return page
+        shown = _RECOVERY_KEY.search(page.text)
+        self.recovery_key = html.unescape(shown.group(1)).strip() if shown else ""
         return self.post("/setup/confirm", {"saved": "yes"}, page.csrf())
 
     def login(self, username: str, passphrase: str) -> Page:

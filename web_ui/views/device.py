@@ -8,6 +8,7 @@ from appliance.store.db import State
 from web_ui.serving import tls
 from web_ui.views import health, status
 from web_ui.views.auth import audit, setup_done
+from web_ui.views.backup_status import NOT_CONFIGURED, backup_status, size_text
 from web_ui.views.context import services
 from web_ui.views.damage import current_damage
 from web_ui.views.formatting import clock, when
@@ -64,7 +65,7 @@ def _live() -> dict:
 
 @bp.route("/device")
 def index():
-    """Recorder state, free space, queue, next run, model, lock state, services, errors."""
+    """Recorder state, free space, queue, next run, model, lock state, backups, services, errors."""
     svc = services()
     now = svc.now()
     return render_template(
@@ -75,7 +76,8 @@ def index():
         clock_synchronised=health.CLOCK.synchronised(), button_labels=BUTTON_LABELS,
         journal=status.journal_errors(now), cert=tls.describe(svc.cfg.web.tls_cert),
         version=status.version(), recording_state=State.RECORDING,
-        damaged=current_damage(svc.storage))
+        damaged=current_damage(svc.storage), backup=backup_status(svc.cfg, svc.storage),
+        backup_size=size_text, backup_off=NOT_CONFIGURED)
 
 
 @bp.route("/device/status.json")

@@ -9,11 +9,14 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from appliance import service
+from appliance.access.audit import AuditLog
 from appliance.config import Config
 from appliance.drafting import runtime
 from appliance.errors import DraftingError, SpeakerModelError
+from appliance.store import backups
 from appliance.store.db import State, Storage
 from appliance.transcription.voice import model as voice_model
 from web_ui.views import status
@@ -140,14 +143,52 @@ def speaker_model_problem() -> Problem | None:
     return None
 
 
-def backup_problem(storage: Storage) -> Problem | None:
-    """Backups are older than they should be.
+def backup_problem(cfg: Config, storage: Storage) -> Problem | None:
+    """Backups are configured but the newest verified one is older than ``backup.max_age_hours``.
 
-    Holdnote makes no backups yet, so there is nothing to be stale: when it
-    does, compare the last good backup's time with its schedule here.
+    With none verified yet, the device gets that long from its first audit entry (its
+    setup), so a new device, or one restored onto a new card, is not reported before its
+    first night; a device set up long ago that gets a target now is, until its first
+    backup: nothing of its data is on a backup yet.
     """
-    del storage
-    return None
+    if cfg.backup.target_dir is None:
+        return None
+    limit = timedelta(hours=cfg.backup.max_age_hours)
+    now = storage.now()
+    newest = backups.newest_verified(storage)
+    if newest is not None and now - newest.created_at <= limit:
+        return None
+    if newest is None:
+        since = in_use_since(storage)
+        if since is None or now - since <= limit:
+            return None
+        stale = (f"No verified backup exists, and this device has been in use for more than "
+                 f"{cfg.backup.max_age_hours} h (backup.max_age_hours)")
+    else:
+        stale = (f"The newest verified backup is {_hours(now - newest.created_at)} old "
+                 f"(backup.max_age_hours is {cfg.backup.max_age_hours})")
+    return Problem("backup", f"{stale}: {_last_attempt(storage, newest)} Check that "
+                   f"{cfg.backup.target_dir} is mounted and writable by holdnote, then run "
+                   "sudo -u holdnote holdnote backup now (README: Backups).")
+
+
+def in_use_since(storage: Storage) -> datetime | None:
+    """When this device's history begins (its first audit entry), or None before setup."""
+    first = AuditLog(storage).entries(limit=1, newest_first=False)
+    return datetime.fromisoformat(first[0].ts) if first else None
+
+
+def _hours(age: timedelta) -> str:
+    return f"{age.total_seconds() / 3600:.0f} h"
+
+
+def _last_attempt(storage: Storage, newest: backups.BackupRecord | None) -> str:
+    """What became of the attempts since the newest verified backup, in one sentence."""
+    latest = backups.recent(storage, limit=1)
+    if latest and latest[0].error and (newest is None or latest[0].id != newest.id):
+        return f"the last attempt failed: {latest[0].error.rstrip('.')}."
+    return ("no backup has been made and verified since (the overnight job starts one: see "
+            "journalctl -u holdnote-backup).")
 
 
 def problems(cfg: Config, storage: Storage, recorder: dict, free_bytes: int) -> list[Problem]:
@@ -156,5 +197,5 @@ def problems(cfg: Config, storage: Storage, recorder: dict, free_bytes: int) -> 
              *night_job_problems(storage, SERVICES.states()), *damage_problems(storage),
              *drafting_problems(cfg, storage), speaker_model_problem(),
              clock_problem(CLOCK.synchronised()),
-             backup_problem(storage)]
+             backup_problem(cfg, storage)]
     return [problem for problem in found if problem is not None]

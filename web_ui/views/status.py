@@ -23,7 +23,7 @@ from appliance.store.db import PENDING_STATES, State, Storage
 log = logging.getLogger(__name__)
 
 UNITS = ("holdnote-recorder.service", "holdnote-web.service", "holdnote-transcribe.timer",
-         "holdnote-transcribe.service")
+         "holdnote-transcribe.service", "holdnote-backup.service")
 SERVICE_CACHE_S = 15.0
 
 
