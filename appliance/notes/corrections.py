@@ -16,10 +16,14 @@ can be stored and shown in plain text.
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from typing import Any
 
 from appliance.errors import HoldnoteError
 from appliance.notes.derive import derive
+from appliance.notes.draft import facts_text
 from appliance.transcript import REMOVED, RiskFlag, Segment, TranscriptResult
 
 MAX_LINE_CHARS = 5000
@@ -182,8 +186,30 @@ def recompute(result: TranscriptResult, segments: tuple[Segment, ...],
                    gaps=[(gap.start, gap.end) for gap in result.gaps],
                    silence_threshold_s=rules.silence_threshold_s, risk_flags=rules.risk_flags)
     flags = result.flags if found.flags is None else _reviewed(result.flags, found.flags)
-    return replace(result, segments=segments, silences=found.stored_silences,
-                   metrics=found.metrics, flags=flags, bookmarks=found.bookmarks)
+    corrected = replace(result, segments=segments, silences=found.stored_silences,
+                        metrics=found.metrics, flags=flags, bookmarks=found.bookmarks)
+    standing = None if found.flags is None else [f for f in flags if not f.removed]
+    facts = facts_text(result.duration_s, found.metrics, list(found.silences), standing,
+                       [mark.to_json() for mark in found.bookmarks], rules.silence_threshold_s)
+    return replace(corrected, note=_with_facts(result.note, facts, corrected.speakers))
+
+
+def _with_facts(note: Mapping[str, Any], facts: str, speakers: tuple[str, ...]) -> dict:
+    """The transcript's draft note with its facts section and speakers written again.
+
+    A Redraft starts from this note (appliance.transcription.drafts), so after a
+    swap it must not restate the old talk shares or speaker names.
+    """
+    fresh = copy.deepcopy(dict(note))
+    for section in fresh.get("sections", []):
+        if isinstance(section, dict) and section.get("auto"):
+            section["text"] = facts
+    header = fresh.get("header")
+    if isinstance(header, str):
+        parts = [f"Speakers: {', '.join(speakers)}" if part.startswith("Speakers: ") else part
+                 for part in header.split(" · ")]
+        fresh["header"] = " · ".join(parts)
+    return fresh
 
 
 def _reviewed(before: tuple[RiskFlag, ...], after: tuple[RiskFlag, ...]) -> tuple[RiskFlag, ...]:

@@ -173,3 +173,26 @@ def test_a_merge_removes_the_silence_it_covers():
     merged = corrections.merge_with_next(before, 2).result
     assert not any(s.start < 30.0 and s.end > 14.0 for s in merged.silences)
     assert merged.metrics.silence_count == before.metrics.silence_count - 1
+
+
+def test_a_rename_rewrites_the_facts_a_redraft_starts_from():
+    """A Redraft starts from the transcript's own draft note: after a rename it must not
+    restate the old talk shares or speakers (appliance/transcription/drafts.py)."""
+    from appliance.notes.draft import build_draft_note
+
+    recognised = _result(LINES)
+    metrics = recognised.metrics
+    note = build_draft_note("SOAP", session_date="2026-10-05", duration_s=60.0,
+                            metrics=metrics, silences=list(recognised.silences),
+                            flags=list(recognised.flags), bookmarks=[],
+                            speakers=["Speaker 1", "Speaker 2"], silence_threshold_s=5.0)
+    before = TranscriptResult(**{**{f: getattr(recognised, f) for f in (
+        "duration_s", "model", "language", "segments", "silences", "metrics", "flags",
+        "bookmarks")}, "note": note})
+    renamed = corrections.rename_speaker(before, "Speaker 1", "Dr Rivera", rules=RULES).result
+
+    facts = next(s["text"] for s in renamed.note["sections"] if s["auto"])
+    share = round(100 * metrics.talk_share["Speaker 1"])
+    assert f"Dr Rivera 0:08 ({share}%)" in facts and "Speaker 1" not in facts
+    assert "Speakers: Dr Rivera, Speaker 2" in renamed.note["header"]
+    assert before.note["sections"] != renamed.note["sections"]  # the original is untouched
