@@ -45,19 +45,19 @@ def run(cfg: config_mod.Config, args: argparse.Namespace) -> int:
     storage = Storage(cfg.paths.data_dir)
     keys = KeyStore.for_config(cfg, storage)
     if args.backup_action == "now":
-        return _now(cfg, storage, keys, args.if_configured)
+        return _now(cfg, storage, keys, args.if_configured, config_mod.resolve_path(args.config))
     if args.backup_action == "list":
         return _list(cfg, storage, args.json)
     return _verify(cfg, storage, keys, args.file)
 
 
-def _now(cfg: config_mod.Config, storage, keys, if_configured: bool) -> int:
+def _now(cfg: config_mod.Config, storage, keys, if_configured: bool, config_path) -> int:
     from appliance.backup import make_backup
 
     if cfg.backup.target_dir is None and if_configured:
         print("backups are off (backup.target_dir is not set); nothing to do")
         return EXIT_OK
-    record = make_backup(cfg, storage, keys)
+    record = make_backup(cfg, storage, keys, config_path=config_path)  # --config's file
     check = "in full" if keys.is_unlocked() else "structure only (the device is locked)"
     print(f"backup written: {record.path} ({_size(record.size_bytes)}, "
           f"{record.sessions} sessions), verified {check}")

@@ -67,11 +67,13 @@ class _Source:
 
 
 def make_backup(cfg: Config, storage: Storage, keys: KeyStore, *,
-                now: datetime | None = None) -> BackupRecord:
+                now: datetime | None = None, config_path: Path | None = None) -> BackupRecord:
     """Write, verify and record a new backup in ``backup.target_dir``; prune old ones.
 
     The device need not be unlocked: the backup is encrypted to the practice
     recipient (unlocked, the new file is verified in full, else its structure).
+    ``config_path`` is the configuration file to pack (default: the one
+    ``holdnote`` reads without ``--config``).
     Any failure raises one :class:`HoldnoteError` sentence, leaves no partial
     file and the previous backups as they were, and is recorded and audit-logged.
     """
@@ -81,7 +83,8 @@ def make_backup(cfg: Config, storage: Storage, keys: KeyStore, *,
     try:
         with _exclusive(storage):
             identity = _identity(keys)
-            record = _write_new(cfg, storage, keys, moment, identity)
+            record = _write_new(cfg, storage, keys, moment, identity,
+                                config_path or config_mod.resolve_path())
             record = _finish(cfg, storage, record, identity)
     except (HoldnoteError, OSError, sqlite3.Error) as error:
         message = (f"the database snapshot failed ({error}); run the backup again later"
@@ -103,7 +106,7 @@ def _message(error: Exception) -> str:
 
 
 def _write_new(cfg: Config, storage: Storage, keys: KeyStore, moment: datetime,
-               identity: age.X25519Identity | None) -> BackupRecord:
+               identity: age.X25519Identity | None, config_path: Path) -> BackupRecord:
     """Check the target and write the new file under its final name; its row."""
     _remove_stale_scratch(storage.data_dir)
     recordings = _recording_files(storage)
@@ -117,7 +120,8 @@ def _write_new(cfg: Config, storage: Storage, keys: KeyStore, moment: datetime,
                   slots.slots_stanza(storage, identity=identity,
                                      backup_recipient=cfg.backup.recipient)]
     try:
-        sessions = _write(cfg, storage, target / name, recipients, moment, recordings)
+        sessions = _write(cfg, storage, target / name, recipients, moment, recordings,
+                          config_path)
     except OSError as error:
         if error.filename is not None and Path(error.filename).parent != target:
             raise  # a file on the device (a snapshot in data_dir), not the target
@@ -198,7 +202,7 @@ def _recording_files(storage: Storage) -> list[Path]:
 
 
 def _write(cfg: Config, storage: Storage, final: Path, recipients: list,
-           moment: datetime, recordings: list[Path]) -> int:
+           moment: datetime, recordings: list[Path], config_path: Path) -> int:
     """Stream the archive into ``.<name>.partial``, then rename it to ``final``; the session count."""
     partial = final.with_name(f".{final.name}.partial")
     try:
@@ -206,7 +210,7 @@ def _write(cfg: Config, storage: Storage, final: Path, recipients: list,
                 contextlib.ExitStack() as stack:
             snapshot, sessions = _snapshot(storage, Path(tmp))
             sources = [s for s in (_open(stack, snapshot, reader.DB_MEMBER),
-                                   _open(stack, config_mod.resolve_path(), reader.CONFIG_MEMBER),
+                                   _open(stack, config_path, reader.CONFIG_MEMBER),
                                    _open(stack, cfg.web.tls_cert, reader.CERT_MEMBER),
                                    _open(stack, cfg.web.tls_key, reader.KEY_MEMBER))
                        if s is not None]

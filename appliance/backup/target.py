@@ -45,8 +45,10 @@ def check_target(cfg: Config, storage: Storage, estimate: int) -> Path:
                                 "(it is on the device's own SD card): mount the backup drive "
                                 "there, or set backup.require_mount = false")
     if not os.access(target, os.W_OK | os.X_OK) or _read_only(target):
-        raise BackupTargetError(f"backup target {target} is read-only: remount it writable "
-                                "and give the holdnote user write permission")
+        raise BackupTargetError(f"backup target {target} is read-only: remount it writable, "
+                                "give the holdnote user write permission, and run "
+                                "sudo ./install.sh again so holdnote-backup.service may write "
+                                "there")
     needed = estimate + cfg.backup.margin_mb * MB
     free = shutil.disk_usage(target).free
     if free < needed:

@@ -327,6 +327,23 @@ def test_backup_now_list_and_verify_from_the_command_line(device, capsys):
     assert err.startswith("holdnote: cut.age: ") and "cut short" in err and "\n" not in err
 
 
+def test_backup_now_packs_the_configuration_that_config_names(device, capsys, tmp_path):
+    """``holdnote --config FILE backup now`` backs up FILE, not the default configuration."""
+    from appliance import age
+    from appliance.app.cli import main
+
+    other = tmp_path / "elsewhere.toml"
+    other.write_text("# the file --config names\n" + config_mod.to_toml(device.cfg))
+    assert main(["--config", str(other), "backup", "now"]) == 0
+    capsys.readouterr()
+    identity = age.X25519Identity.from_str(
+        (device.cfg.paths.runtime_dir / "identity.txt").read_text().strip())
+    plain = age.decrypt((device.target / device.files()[0]).read_bytes(), [identity])
+    with tarfile.open(fileobj=io.BytesIO(plain), mode="r:") as tar:
+        packed = tar.extractfile("config/holdnote.toml").read()  # type: ignore[union-attr]
+    assert packed == other.read_bytes()
+
+
 def test_backup_now_names_the_target_problem_in_one_line(device, capsys, tmp_path):
     from appliance.app.cli import main
 
