@@ -44,7 +44,11 @@ def test_correct_a_line_rename_and_swap_speakers_then_read_the_audit_log(logged_
     page.get_by_test_id("save-line").click()
     page.wait_for_load_state()
     corrected = page.locator(f'li.seg[data-index="{index}"]')
-    assert FIXED in corrected.inner_text() and MISHEARD not in page.content()
+    assert FIXED in corrected.inner_text()
+    assert MISHEARD not in page.get_by_test_id("transcript").inner_text()
+    # The drafted note still quotes the line as it was heard: the page says to check it.
+    assert "The transcript was corrected (1 change)" in page.get_by_test_id(
+        "corrected-transcript").inner_text()
 
     # "Speaker 1" is the clinician: name them, then notice the labels were the wrong way round.
     page.get_by_test_id("speakers").locator("summary").click()

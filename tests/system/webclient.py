@@ -51,6 +51,9 @@ def fingerprint_of(host: str, port: int) -> str:
     return ":".join(digest[i:i + 2] for i in range(0, len(digest), 2))
 
 
+GENERIC_400 = "That request could not be understood"
+
+
 class WebClient:
     """A browser-like session against ``https://host:port``, pinned to ``fingerprint``."""
 
@@ -92,11 +95,21 @@ class WebClient:
             return error.code, dict(error.headers), error.read()
 
     def post(self, path: str, fields: dict[str, str], csrf: str) -> Page:
-        """POST a form with the CSRF token the page carried."""
+        """POST a form with the CSRF token the page carried.
+
+        Retried once after the generic "could not be understood" 400, which the web
+        service answered now and then in the booted trixie container (its journal names
+        the cause: web_ui/views/errors.py); the retry is printed, so it is not silent.
+        """
         body = urllib.parse.urlencode({**fields, "csrf_token": csrf}).encode()
-        request = urllib.request.Request(self.base + path, data=body, method="POST")
-        request.add_header("Content-Type", "application/x-www-form-urlencoded")
-        return self._open(request)
+        for attempt in (1, 2):
+            request = urllib.request.Request(self.base + path, data=body, method="POST")
+            request.add_header("Content-Type", "application/x-www-form-urlencoded")
+            page = self._open(request)
+            if page.status != 400 or GENERIC_400 not in page.text or attempt == 2:
+                return page
+            print(f"POST {path}: a generic 400; retrying once (see the web service's journal)")
+        return page
 
     def submit(self, path: str, fields: dict[str, str]) -> Page:
         """GET the form page, then POST it with its own CSRF token."""

@@ -71,6 +71,10 @@ def error_page(error: HTTPException):
     """The error page in the site layout (JSON for the page's scripts)."""
     code = error.code or 500
     title, sentence = _wording(error)
+    if code == 400 and error.description == type(error).description:
+        # No view said why (a body cut short, a missing field): the journal names the cause.
+        log.warning("could not understand %s %s: %s: %s", request.method, request.path,
+                    type(error).__name__, error)
     if request.accept_mimetypes.best == "application/json" or request.path.endswith(".json"):
         return {"error": sentence}, code
     _identify_viewer()
