@@ -228,6 +228,17 @@ def browser(app, svc) -> Browser:
     return Browser(app.test_client())
 
 
+CHEN, CHEN_PASSPHRASE = "dr.chen", "a passphrase for dr chen"
+
+
+def colleague(app, svc) -> Browser:
+    """Dr Chen, a second clinician: added, and logged in in a browser of their own."""
+    svc.keys.add_user(CHEN, CHEN_PASSPHRASE, svc.keys.identity())
+    chen = Browser(app.test_client())
+    assert chen.login(CHEN, CHEN_PASSPHRASE).status_code == 302
+    return chen
+
+
 @pytest.fixture
 def user(browser, recovery) -> Browser:
     """A browser logged in as the first clinician."""

@@ -15,11 +15,13 @@ from appliance.access.keys import viewer
 from appliance.store.db import State
 from tests.conftest import USER, make_config
 from tests.support.web_support import (  # noqa: F401 - fixtures
+    CHEN,
     START,
     Browser,
     app,
     browser,
     clock,
+    colleague,
     recovery,
     result,
     seed,
@@ -28,7 +30,6 @@ from tests.support.web_support import (  # noqa: F401 - fixtures
 )
 from tests.web_ui.test_drafted_note import LINES, drafted_note
 
-CHEN, CHEN_PASSPHRASE = "dr.chen", "a passphrase for dr chen"
 COUPLES = {"name": "Couples", "sections": [
     {"key": "focus", "title": "Focus", "instruction": "What the couple brought today."}]}
 
@@ -121,9 +122,7 @@ def test_an_unknown_template_is_refused_with_the_choices(user, svc, session_id):
 
 
 def test_a_colleague_cannot_redraft(app, user, svc, session_id):
-    svc.keys.add_user(CHEN, CHEN_PASSPHRASE, svc.keys.identity())
-    chen = Browser(app.test_client())
-    assert chen.login(CHEN, CHEN_PASSPHRASE).status_code == 302
+    chen = colleague(app, svc)
     assert _redraft(chen, session_id, page="/sessions").status_code == 404
     svc.storage.share(session_id, viewer(svc.storage, CHEN).user_id, USER)
     page = chen.get(f"/sessions/{session_id}").text

@@ -15,6 +15,7 @@ from tests.support.web_support import (  # noqa: F401 - fixtures
     app,
     browser,
     clock,
+    colleague,
     recovery,
     result,
     seed,
@@ -188,10 +189,8 @@ def test_a_signed_transcript_is_read_only(user, svc, sid):
 
 
 def test_a_colleague_cannot_correct(app, user, svc, sid):
-    svc.keys.add_user("dr.chen", "a passphrase for dr chen", svc.keys.identity())
+    chen = colleague(app, svc)
     svc.storage.share(sid, _user_id(svc, "dr.chen"), "dr.rivera")
-    chen = Browser(app.test_client())
-    assert chen.login("dr.chen", "a passphrase for dr chen").status_code == 302
     page = chen.get(f"/sessions/{sid}").text
     assert "/transcript/lines/" not in page
     refused = chen.submit(f"/sessions/{sid}/transcript/lines/1",

@@ -14,11 +14,13 @@ from appliance.access.keys import viewer
 from appliance.store.db import State
 from tests.conftest import USER
 from tests.support.web_support import (  # noqa: F401 - fixtures
+    CHEN,
     START,
     Browser,
     app,
     browser,
     clock,
+    colleague,
     recovery,
     seed,
     svc,
@@ -26,7 +28,6 @@ from tests.support.web_support import (  # noqa: F401 - fixtures
 )
 from web_ui.views import transcribe_now
 
-CHEN, CHEN_PASSPHRASE = "dr.chen", "a passphrase for dr chen"
 BUTTON = 'data-testid="transcribe-now-button"'
 
 
@@ -130,9 +131,7 @@ def test_a_session_not_waiting_is_refused_with_its_state(user, svc, clock, state
 
 
 def test_a_colleague_cannot_ask(app, user, svc, waiting_id):
-    svc.keys.add_user(CHEN, CHEN_PASSPHRASE, svc.keys.identity())
-    chen = Browser(app.test_client())
-    assert chen.login(CHEN, CHEN_PASSPHRASE).status_code == 302
+    chen = colleague(app, svc)
     assert _ask(chen, waiting_id, page="/sessions").status_code == 404
     assert chen.get(f"/sessions/{waiting_id}/transcription.json").status_code == 404
     svc.storage.share(waiting_id, viewer(svc.storage, CHEN).user_id, USER)
