@@ -12,7 +12,6 @@ import html
 import http.cookiejar
 import re
 import ssl
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -53,9 +52,7 @@ def fingerprint_of(host: str, port: int) -> str:
 
 
 GENERIC_400 = "That request could not be understood"
-# The journal names the cause: ClientDisconnected, a request body cut short (trixie's
-# Python 3.13 server); two attempts 8 ms apart both failed once, so pause between them.
-POST_ATTEMPTS = 3
+EXPIRED_FORM = "This form has expired"
 
 
 class WebClient:
@@ -99,22 +96,11 @@ class WebClient:
             return error.code, dict(error.headers), error.read()
 
     def post(self, path: str, fields: dict[str, str], csrf: str) -> Page:
-        """POST a form with the CSRF token the page carried.
-
-        Retried (up to POST_ATTEMPTS, with a pause) after the generic "could not be understood" 400, which the web
-        service answered now and then in the booted trixie container (its journal names
-        the cause: web_ui/views/errors.py); the retry is printed, so it is not silent.
-        """
+        """POST a form with the CSRF token the page carried."""
         body = urllib.parse.urlencode({**fields, "csrf_token": csrf}).encode()
-        for attempt in range(1, POST_ATTEMPTS + 1):
-            request = urllib.request.Request(self.base + path, data=body, method="POST")
-            request.add_header("Content-Type", "application/x-www-form-urlencoded")
-            page = self._open(request)
-            if page.status != 400 or GENERIC_400 not in page.text or attempt == POST_ATTEMPTS:
-                return page
-            print(f"POST {path}: a generic 400 (attempt {attempt}); retrying after a pause")
-            time.sleep(2)
-        return page
+        request = urllib.request.Request(self.base + path, data=body, method="POST")
+        request.add_header("Content-Type", "application/x-www-form-urlencoded")
+        return self._open(request)
 
     def submit(self, path: str, fields: dict[str, str]) -> Page:
         """GET the form page, then POST it with its own CSRF token."""

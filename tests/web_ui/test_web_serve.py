@@ -243,6 +243,30 @@ def test_gunicorn_refuses_plain_http(served):
     assert os.path.exists(cfg.web.tls_key)
 
 
+def _tls_connection(cfg) -> ssl.SSLSocket:
+    context = ssl.create_default_context(cafile=str(cfg.web.tls_cert))
+    raw = socket.create_connection(("localhost", cfg.web.port), timeout=30)
+    return context.wrap_socket(raw, server_hostname="localhost")
+
+
+@pytest.mark.slow
+def test_clients_leaving_after_the_handshake_do_not_break_later_forms(served):
+    """Nothing is written after the handshake (no session tickets), so a client that left
+    early cannot leave a failed write behind (it broke form bodies on trixie)."""
+    cfg, client, _ = served
+    with _tls_connection(cfg) as tls:
+        assert tls.version() == "TLSv1.3"
+        tls.sendall(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        reply = b"".join(iter(lambda: tls.recv(65536), b""))
+        assert reply.startswith(b"HTTP/1.1 ")
+        assert not tls.session.has_ticket
+    for _ in range(5):  # a certificate check, a browser's spare connection
+        _tls_connection(cfg).close()
+    answers = [client.post("/login", {"username": USER}) for _ in range(10)]
+    # Each body was read: the CSRF check answered (no token sent), not a generic 400.
+    assert all("This form has expired" in a.body for a in answers), [a.body[:200] for a in answers]
+
+
 SILENT_CONNECTIONS = 200
 PROBE_TIMEOUT_S = 30  # an answer at all, not a speed: unpatched gthread never answered
 

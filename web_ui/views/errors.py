@@ -73,8 +73,10 @@ def error_page(error: HTTPException):
     title, sentence = _wording(error)
     if code == 400 and error.description == type(error).description:
         # No view said why (a body cut short, a missing field): the journal names the cause.
-        log.warning("could not understand %s %s: %s: %s", request.method, request.path,
-                    type(error).__name__, error)
+        # Werkzeug raises ClientDisconnected from inside the failed read: its context
+        # is what the socket said (a timeout, a TLS error, a reset).
+        log.warning("could not understand %s %s: %s: %s (while handling %r)", request.method,
+                    request.path, type(error).__name__, error, error.__context__)
     if request.accept_mimetypes.best == "application/json" or request.path.endswith(".json"):
         return {"error": sentence}, code
     _identify_viewer()
