@@ -41,9 +41,10 @@ readonly ALWAYS_ON=(holdnote-recorder.service holdnote-web.service holdnote-tran
   holdnote-draft.path holdnote-transcribe-now.path)
 # Python with headers and a compiler: PyAudio and systemd-python build from source
 # against PortAudio and libsystemd. alsa-utils gives IT `arecord -l` to find the mic.
+# fonts-dejavu-core: the Unicode font the PDF export writes with (appliance/notes/pdf.py).
 # apt_packages adds the few whose names differ between the releases.
 readonly APT_PACKAGES=(python3 python3-venv python3-dev build-essential
-  portaudio19-dev alsa-utils libsystemd-dev openssl ca-certificates)
+  portaudio19-dev alsa-utils libsystemd-dev openssl ca-certificates fonts-dejavu-core)
 # What install.sh supports (check_platform), said in one line.
 readonly SUPPORTED="Holdnote installs on Debian 12 (bookworm) or 13 (trixie), or Raspberry Pi OS of those releases, 64-bit (arm64 or amd64)"
 readonly BUNDLED_MODEL=bundled-tiny

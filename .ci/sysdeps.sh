@@ -5,7 +5,8 @@ set -euo pipefail
 
 # Build headers for PyAudio and systemd-python, cmake and ninja for llama-cpp-python (the
 # language-model runtime compiles llama.cpp: no wheels), the stock age CLI for interop
-# tests, Chromium for browser tests, nspawn/debootstrap for the system test.
+# tests, Chromium for browser tests (fonts-dejavu-core is also the PDF export's font),
+# nspawn/debootstrap for the system test.
 # release_packages adds pkg-config and ALSA under this release's names.
 TEST_PACKAGES=(
   python3-venv python3-dev build-essential cmake ninja-build
@@ -17,7 +18,7 @@ TEST_PACKAGES=(
 # espeak-ng speaks the demo dialogue when ../shared (with the sample recording) is absent.
 # The demo drafts its note with the bundled language model: cmake and ninja build its runtime.
 DEMO_PACKAGES=(python3-venv python3-dev build-essential cmake ninja-build portaudio19-dev
-  libsystemd-dev openssl espeak-ng)
+  libsystemd-dev openssl espeak-ng fonts-dejavu-core)
 
 # The names that differ between releases: Debian 13 (trixie) and Ubuntu 24.04 renamed
 # libasound2 to libasound2t64 (64-bit time_t) and replaced pkg-config by pkgconf.

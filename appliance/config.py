@@ -494,6 +494,23 @@ class Backup(_Section):
                          "and digits (age-keygen -y KEYFILE prints it)")
 
 
+class Practice(_Section):
+    """The practice as exported notes name it (PDF header and client record cover)."""
+
+    name: str = Field(
+        "", max_length=120,
+        description='The practice name printed on exported and printed notes ("" prints none).',
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _one_line(cls, value: str) -> str:
+        # A heading is one line: a newline would be a second, unlabelled line on the record.
+        if "\n" in value or "\r" in value:
+            raise ValueError("the practice name is one line; remove the line break")
+        return value.strip()
+
+
 class Config(_Section):
     """The whole configuration file."""
 
@@ -509,6 +526,7 @@ class Config(_Section):
     web: Web = Field(default_factory=Web)
     security: Security = Field(default_factory=Security)
     backup: Backup = Field(default_factory=Backup)
+    practice: Practice = Field(default_factory=Practice)
 
 
 def _problems(error: ValidationError) -> list[str]:

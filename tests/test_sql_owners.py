@@ -15,7 +15,7 @@ from pathlib import Path
 from types import ModuleType
 
 from appliance.access import audit, failures, keys, logins
-from appliance.store import backups, db, transcripts, voices
+from appliance.store import backups, clients, db, formulations, transcripts, voices
 from appliance.transcription import checkpoints
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,6 +36,9 @@ OWNERS: dict[str, ModuleType] = {
     "checkpoints": checkpoints,
     "voice_profiles": voices,
     "backups": backups,
+    "clients": clients,
+    "client_consents": clients,
+    "formulations": formulations,
 }
 
 # Upper-case SQL keywords followed by a table name: how this code base writes SQL.

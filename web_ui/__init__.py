@@ -72,6 +72,16 @@ def create_app(config: config_mod.Config | None = None, *,
     for blueprint in (sessions.bp, owners.bp, search.bp, device.bp, admin.bp, audio.bp,
                       transcribe_now.bp, corrections.bp):
         app.register_blueprint(blueprint)
+    from web_ui.views import client_export, export_pdf, profile  # PDF, client record, profile
+    for blueprint in (export_pdf.bp, client_export.bp, profile.bp):
+        app.register_blueprint(blueprint)
+    from web_ui.views import (
+        client_page,  # noqa: F401  (adds clients.page to clients.bp)
+        clients,  # clients and consent on record
+    )
+    app.register_blueprint(clients.bp)
+    from web_ui.views import formulation  # a client's case conceptualization
+    app.register_blueprint(formulation.bp)
     formatting.install(app)
     errors.install(app)
 

@@ -45,6 +45,8 @@ MIN_PASSPHRASE = 10
 ADMIN = "admin"
 CLINICIAN = "clinician"
 ROLES = (ADMIN, CLINICIAN)
+# Full name and credentials each fit on one signature line.
+MAX_PROFILE_CHARS = 120
 
 
 @dataclass(frozen=True)
@@ -98,6 +100,56 @@ def viewer(storage: Storage, username: str) -> Viewer | None:
         row = conn.execute("SELECT id, username, role FROM users WHERE username = ?",
                            (username,)).fetchone()
     return Viewer(row["id"], row["username"], row["role"] == ADMIN) if row else None
+
+
+@dataclass(frozen=True)
+class Profile:
+    """What an exported or printed note says about its clinician ("" where unset)."""
+
+    username: str
+    full_name: str = ""
+    credentials: str = ""
+
+    @property
+    def signature_name(self) -> str:
+        """"Ana Pérez, PhD, Licensed Psychologist"; the user name while no full name is set."""
+        name = self.full_name or self.username
+        return f"{name}, {self.credentials}" if self.credentials else name
+
+
+def profile(storage: Storage, username: str) -> Profile | None:
+    """The profile of ``username``, or None if there is no such account (any more)."""
+    with storage.read() as conn:
+        row = conn.execute("SELECT username, full_name, credentials FROM users "
+                           "WHERE username = ?", (username,)).fetchone()
+    if row is None:
+        return None
+    return Profile(row["username"], row["full_name"] or "", row["credentials"] or "")
+
+
+def _profile_field(value: str, what: str) -> str:
+    value = " ".join(value.split())  # one line: it is printed in a heading and a signature
+    if len(value) > MAX_PROFILE_CHARS:
+        raise KeysError(f"the {what} is {len(value)} characters; at most {MAX_PROFILE_CHARS} fit "
+                        "on a signature line")
+    return value
+
+
+def set_profile(storage: Storage, username: str, full_name: str, credentials: str) -> Profile:
+    """Store the full name and credentials of ``username`` (spacing tidied); the result.
+
+    Raises :class:`KeysError` for a value too long to print, :class:`UnknownUserError`
+    for an unknown account.
+    """
+    updated = Profile(username, _profile_field(full_name, "full name"),
+                      _profile_field(credentials, "credentials"))
+    with storage.connect() as conn:
+        changed = conn.execute("UPDATE users SET full_name = ?, credentials = ? WHERE username = ?",
+                               (updated.full_name or None, updated.credentials or None,
+                                username)).rowcount
+    if not changed:
+        raise UnknownUserError(f"no user named {username!r}")
+    return updated
 
 
 def room_owner(storage: Storage, clinician: str | None) -> int | None:

@@ -36,6 +36,7 @@ from typing import TextIO
 
 from appliance import config as config_mod
 from appliance import service
+from appliance.app.demo_clients import SERIES_CLIENT, SeriesClient, setup_series_client
 from appliance.app.demo_steps import JobProgress, enroll_series_clinician, playlist, why_no_drafting
 from appliance.errors import HoldnoteError
 
@@ -423,11 +424,12 @@ def _run(demo: Demo) -> int:
                                  "dialogue" if n == 0 else f"the client series (week {n})")
                    for n, audio in enumerate(recordings)]
     transcribe(demo, config_path, session_ids)
+    session_id, *series = session_ids
+    client = series_client(demo, series)
     # Recorded after the night run: it waits, for "Transcribe now" on its page.
     waiting = record_sample(demo, factory, _audio_seconds(later), "a session for tonight")
-    session_id, *series = session_ids
-    more = (f"  client series: sessions {', '.join(map(str, series))} (weeks 1–3 with one client)\n"
-            if series else "")
+    more = (f"  client:      {url}clients/{client.client_id} ({SERIES_CLIENT}: the series' "
+            f"three weeks, trends, themes; notes of weeks 1–2 signed)\n" if client else "")
     demo.say(f"\nReady: session {session_id} has a draft note: {url}sessions/{session_id}\n{more}"
              "  listen:      click a transcript line to play the recording from it (kept until "
              "the note is signed); Correct a line or rename a speaker under the transcript\n"
@@ -436,20 +438,38 @@ def _run(demo: Demo) -> int:
              f"  demo login:  {DEMO_USER} / {passphrase}\n"
              f"  try also:    .venv/bin/holdnote --config {config_path} record status\n"
              "Press Ctrl-C to stop.")
-    serve_redrafts(demo, config_path)
+    serve_redrafts(demo, config_path, redraft_now=bool(client and client.redrafted))
     return 0
 
 
-def serve_redrafts(demo: Demo, config_path: Path) -> None:
+def series_client(demo: Demo, series: list[int]) -> SeriesClient | None:
+    """The series as one client's sessions (see demo_clients); None without the series."""
+    if not series:
+        return None
+    client = setup_series_client(demo.cfg, series, SERIES[0].parent, DEMO_USER,
+                                 redraft=why_no_drafting(demo.cfg) is None)
+    demo.say(f"Client {SERIES_CLIENT}: consent on record, sessions {', '.join(map(str, series))} "
+             f"assigned; the notes of sessions {', '.join(map(str, client.signed))} signed with "
+             "the plan agreed in them (the demo stands in for the clinician).")
+    if client.redrafted:
+        demo.say(f"Drafting session {client.redrafted} again: its draft says where last week's "
+                 "plan was taken up …")
+    return client
+
+
+def serve_redrafts(demo: Demo, config_path: Path, redraft_now: bool = False) -> None:
     """Until stopped, do what holdnote-draft.path and holdnote-transcribe-now.path do on the
     appliance: a Redraft (or Transcribe now) on the page writes its request file, and
-    ``holdnote draft --queued`` (or ``holdnote transcribe --queued``) runs."""
+    ``holdnote draft --queued`` (or ``holdnote transcribe --queued``) runs. ``redraft_now``:
+    drafts are queued already, so ``holdnote draft --queued`` runs at once."""
     watched = [(Path(demo.cfg.paths.runtime_dir) / drafts.REQUEST_FILE, ["draft", "--queued"],
                 "Redraft asked for on the page: drafting the queued notes …"),
                (Path(demo.cfg.paths.runtime_dir) / transcribe_now.REQUEST_FILE,
                 ["transcribe", "--queued"],
                 "Transcribe now asked for on the page: transcribing at idle priority …")]
     seen = {request: redraft_stamp(request) for request, _, _ in watched}
+    if redraft_now:
+        seen[watched[0][0]] = -1.0  # differs from any stamp, so the first turn drafts
     while not demo.stop.wait(REDRAFT_POLL_S):
         for request, command, message in watched:
             stamp = redraft_stamp(request)

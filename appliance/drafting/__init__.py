@@ -10,7 +10,9 @@
 - :mod:`runtime`: the GGUF model file and llama.cpp (``llama-cpp-python``);
 - :mod:`drafter`: one section at a time over the transcript;
 - :mod:`note`: statements into the note, "Not discussed", the risk screen's flags
-  verbatim.
+  verbatim;
+- :mod:`followup` and :mod:`context`: a client's previous signed plan, and where this
+  session took it up, at the top of the draft (code, not the model).
 
 Nothing here sends a word off the device; the model file is local.
 """

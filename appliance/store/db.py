@@ -20,6 +20,10 @@ keeps it so); every other module goes through the owner's functions:
 - ``checkpoints``: :mod:`appliance.transcription.checkpoints`
 - ``voice_profiles``: :mod:`appliance.store.voices`
 - ``backups``: :mod:`appliance.store.backups`
+- ``clients``, ``client_consents``: :mod:`appliance.store.clients` (a client's
+  encrypted record and the consents on record; ``sessions.client_id`` is written here)
+- ``formulations``: :mod:`appliance.store.formulations` (a client's case
+  conceptualizations, one row per version)
 """
 
 from __future__ import annotations
@@ -31,12 +35,13 @@ import shutil
 import sqlite3
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from appliance.errors import InvalidStateError, SessionNotFoundError, StorageError
 from appliance.fsutil import fsync_dir
-from appliance.store import transcripts
+from appliance.store import clients, transcripts
+from appliance.store.clients import ClientRow, ConsentRow
 from appliance.store.lifecycle import PENDING_STATES as PENDING_STATES  # re-exported: callers import it here
 from appliance.store.lifecycle import TRANSITIONS as TRANSITIONS
 from appliance.store.lifecycle import State, illegal, sources
@@ -103,7 +108,7 @@ class SessionTexts:
 # What the search index compares to find changed sessions: the tail of each
 # ciphertext (its authentication tag) changes whenever the text does.
 _FINGERPRINTS = """
-SELECT s.id, s.started_at, s.state,
+SELECT s.id, s.started_at, s.state, s.client_id,
        hex(substr(s.label_enc, -16)) AS label_v,
        hex(substr(n.note_enc, -16)) AS note_v,
        a.v AS addenda_v
@@ -221,6 +226,8 @@ class Session:
     draft_template: str | None = None
     # Set by "Transcribe now" on the page; cleared once the job has a transcript or failed.
     transcribe_requested_at: datetime | None = None
+    # The client the session is assigned to (None: not assigned); see Storage.assign_client.
+    client_id: int | None = None
 
 
 def _when(text: str | None) -> datetime | None:
@@ -255,6 +262,7 @@ def _session_from_row(row: sqlite3.Row) -> Session:
         drafting_progress=row["drafting_progress"],
         draft_template=row["draft_template"],
         transcribe_requested_at=_when(row["transcribe_requested_at"]),
+        client_id=row["client_id"],
     )
 
 
@@ -756,19 +764,110 @@ class Storage:
             signed_by=note["signed_by"] if note else None,
             addenda=addenda, has_transcript=transcript)
 
+    # --- clients (tables in appliance.store.clients) -------------------------------
+
+    def create_client(self, owner_id: int, record_enc: bytes) -> int:
+        """A new active client of ``owner_id`` with its encrypted record; its id."""
+        with self.connect() as conn:
+            return clients.create(conn, owner_id, record_enc, iso(self.now()))
+
+    def client(self, client_id: int) -> ClientRow | None:
+        """One client, or None (never created, or deleted)."""
+        with self.read() as conn:
+            return clients.get(conn, client_id)
+
+    def clients_of(self, owner_id: int) -> list[ClientRow]:
+        """A clinician's clients, active first."""
+        with self.read() as conn:
+            return clients.of_owner(conn, owner_id)
+
+    def client_sessions(self, client_id: int) -> list[Session]:
+        """The sessions assigned to a client, oldest first."""
+        with self.read() as conn:
+            rows = conn.execute("SELECT * FROM sessions WHERE client_id = ? "
+                                "ORDER BY started_at, id", (client_id,)).fetchall()
+        return [_session_from_row(r) for r in rows]
+
+    def assign_client(self, session_id: int, client_id: int | None, *,
+                      owner_id: int | None = None) -> None:
+        """Assign a session to an active client (``None``: unassign it).
+
+        With ``owner_id``, both the session and the client must be that
+        clinician's (checked in the same transaction as the write).
+        :class:`SessionNotFoundError`, :class:`~appliance.store.clients.ClientNotFoundError`
+        or :class:`InvalidStateError` (a closed client, another's session), nothing written.
+        """
+        self.assign_clients((session_id,), client_id, owner_id=owner_id)
+
+    def assign_clients(self, session_ids: tuple[int, ...] | list[int], client_id: int | None, *,
+                       owner_id: int | None = None) -> None:
+        """Assign several sessions at once: all of them or, on any refusal, none."""
+        with self.connect() as conn:
+            if client_id is not None:
+                row = clients.require_active(conn, client_id)
+                if owner_id is not None and row.owner_id != owner_id:
+                    raise clients.ClientNotFoundError(f"no client {client_id} of yours")
+            for session_id in session_ids:
+                found = conn.execute("SELECT owner_id FROM sessions WHERE id = ?",
+                                     (session_id,)).fetchone()
+                if found is None:
+                    raise SessionNotFoundError(f"no session {session_id}")
+                if owner_id is not None and found["owner_id"] != owner_id:
+                    raise InvalidStateError(f"session {session_id} is not yours to assign")
+                conn.execute("UPDATE sessions SET client_id = ? WHERE id = ?",
+                             (client_id, session_id))
+
+    def update_client(self, client_id: int, *, record_enc: bytes | None = None,
+                      status: str | None = None) -> None:
+        """Replace a client's encrypted record and/or status ('active' or 'closed')."""
+        with self.connect() as conn:
+            clients.update(conn, client_id, iso(self.now()), record_enc=record_enc, status=status)
+
+    def delete_client(self, client_id: int) -> None:
+        """Remove a client and its consents; its sessions stay, unassigned."""
+        with self.connect() as conn:
+            clients.delete(conn, client_id)
+        self.checkpoint()
+
+    def add_consent(self, client_id: int, *, given_on: date, form_version: str,
+                    obtained_by: str, scope: tuple[str, ...], by: str) -> int:
+        """Record a consent of a client; its id. ``by`` is the account that entered it."""
+        with self.connect() as conn:
+            return clients.add_consent(conn, client_id, given_on=given_on,
+                                       form_version=form_version, obtained_by=obtained_by,
+                                       scope=scope, when=iso(self.now()), by=by)
+
+    def withdraw_consent(self, consent_id: int, on: date) -> bool:
+        """Date a consent's withdrawal; False if absent or already withdrawn."""
+        with self.connect() as conn:
+            return clients.withdraw_consent(conn, consent_id, on)
+
+    def consents(self, client_id: int) -> list[ConsentRow]:
+        """A client's consents, newest first."""
+        with self.read() as conn:
+            return clients.consents(conn, client_id)
+
+    def consent(self, consent_id: int) -> ConsentRow | None:
+        """One consent, or None."""
+        with self.read() as conn:
+            return clients.consent(conn, consent_id)
+
     # --- search ----------------------------------------------------------------
 
     def search_fingerprints(self) -> list[dict]:
         """Every session's id, start, state and tags that change with its texts.
 
         ``label_v``, ``transcript_v``, ``note_v`` and ``addenda_v`` change when
-        the label, transcript, note or addenda do, so a search index decrypts
-        only the sessions that changed.
+        the label, transcript, note or addenda do, ``client_id`` and ``client_v``
+        when the session's client or that client's record does, so a search
+        index decrypts only the sessions that changed.
         """
         with self.read() as conn:
             rows = conn.execute(_FINGERPRINTS).fetchall()
             versions = transcripts.fingerprints(conn)
-        return [{**dict(row), "transcript_v": versions.get(row["id"])} for row in rows]
+            records = clients.fingerprints(conn)
+        return [{**dict(row), "transcript_v": versions.get(row["id"]),
+                 "client_v": records.get(row["client_id"])} for row in rows]
 
     def session_texts(self, session_id: int) -> SessionTexts:
         """The ciphertexts a search index reads for one session, from one snapshot."""

@@ -211,4 +211,54 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX backups_created ON backups(created_at);
 """,
+    # 9: clients over time. A client belongs to a clinician like a session does;
+    # record_enc is the encrypted record (display name or initials, optional
+    # identifier, start date, treatment goals). client_consents keeps every
+    # consent given (date, form version, who obtained it, scope as a
+    # comma-separated subset of recording,transcription,drafting) and when it was
+    # withdrawn. sessions.client_id assigns a session (NULL: not assigned).
+    # formulations are a client's case conceptualizations, each version a row,
+    # drafted on demand and signed apart from session notes. users gain the
+    # profile fields an exported note prints (full name, credentials).
+    """
+    CREATE TABLE clients (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        owner_id INTEGER REFERENCES users(id) ON DELETE SET NULL,
+        record_enc BLOB NOT NULL,
+        status TEXT NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'closed')),
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE INDEX clients_owner ON clients(owner_id);
+    CREATE TABLE client_consents (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        client_id INTEGER NOT NULL REFERENCES clients(id) ON DELETE CASCADE,
+        given_on TEXT NOT NULL,
+        form_version TEXT NOT NULL,
+        obtained_by TEXT NOT NULL,
+        scope TEXT NOT NULL,
+        withdrawn_on TEXT,
+        created_at TEXT NOT NULL,
+        created_by TEXT NOT NULL
+    );
+    CREATE INDEX client_consents_client ON client_consents(client_id);
+    ALTER TABLE sessions ADD COLUMN client_id INTEGER REFERENCES clients(id) ON DELETE SET NULL;
+    CREATE INDEX sessions_client ON sessions(client_id) WHERE client_id IS NOT NULL;
+    CREATE TABLE formulations (
+        client_id INTEGER NOT NULL REFERENCES clients(id) ON DELETE CASCADE,
+        version INTEGER NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('queued', 'drafting', 'draft', 'failed', 'signed')),
+        reason TEXT,
+        progress REAL NOT NULL DEFAULT 0,
+        body_enc BLOB,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        updated_by TEXT,
+        signed_at TEXT,
+        signed_by TEXT,
+        PRIMARY KEY (client_id, version)
+    );
+    ALTER TABLE users ADD COLUMN full_name TEXT;
+    ALTER TABLE users ADD COLUMN credentials TEXT;
+""",
 )

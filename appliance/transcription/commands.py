@@ -26,7 +26,7 @@ from appliance.store import voices as stored_voices
 from appliance.store.db import DB_NAME, Storage, iso, utcnow
 from appliance.store.voices import voice_names
 from appliance.transcript import TranscriptResult
-from appliance.transcription import asr, checkpoints, drafts
+from appliance.transcription import asr, checkpoints, drafts, formulations
 from appliance.transcription.job import RECORDER_POLL_S, Job
 from appliance.transcription.pipeline import Pipeline, Settings
 from appliance.transcription.reader import AGE_ARMOR, AGE_MAGIC, RATE, open_audio
@@ -124,10 +124,17 @@ def with_llm(cfg, llm: str | None):
 
 
 def run_drafts(cfg, session_id: int | None = None, *, language_model=None) -> int:
-    """``holdnote draft``: the queued notes (or one session's, now); the exit code."""
+    """``holdnote draft``: the queued notes (or one session's, now); the exit code.
+
+    ``--queued`` also drafts the queued case conceptualizations, with the same model.
+    """
     stop = threading.Event()
     with _sigterm_sets(stop):
-        return Job(cfg, stop=stop, language_model=language_model).run_drafts(session_id)
+        job = Job(cfg, stop=stop, language_model=language_model)
+        code = job.run_drafts(session_id)
+        if session_id is None:
+            formulations.run_queued(job)
+        return code
 
 
 def _file_keys(cfg, path: Path) -> tuple[object | None, dict[str, np.ndarray]]:

@@ -9,6 +9,12 @@ the checkpoint, so a job stopped at the end of the night, by the recorder or by
 a kill resumes at the next section. A clinician's own text is never written
 over. When the model cannot be used, the session keeps its transcript, facts
 and prompts and shows one reason; nothing fails and no audio is touched.
+
+A session assigned to a client is drafted only while the client's consent
+allows it (:func:`appliance.clients.consent.drafting_blocked`): otherwise it is
+``off`` with the reason, and the model never sees it. Its draft opens with what
+the client's previous signed note planned and where this session took it up
+(:mod:`appliance.drafting.context`).
 """
 
 from __future__ import annotations
@@ -21,6 +27,8 @@ from dataclasses import dataclass, field
 
 from appliance import age, service
 from appliance.access.audit import AuditLog
+from appliance.clients.consent import drafting_blocked
+from appliance.drafting import context
 from appliance.drafting import note as drafted
 from appliance.drafting.drafter import Drafter, DraftStats, SectionDraft
 from appliance.drafting.runtime import LanguageModel, ModelChoice, peak_rss_mb, resolve_model
@@ -96,7 +104,7 @@ class DraftRunner:
 
         Raises ``asr.Stopped`` when the job must stop.
         """
-        waiting = [s for s in self.storage.drafts_waiting() if only in (None, s.id)]
+        waiting = self._allowed([s for s in self.storage.drafts_waiting() if only in (None, s.id)])
         if not waiting:
             return 0
         try:
@@ -110,11 +118,30 @@ class DraftRunner:
         while waiting:  # a Redraft asked for during the run is done in it too
             for session in waiting:
                 done += self.draft_session(session, identity, model)
-            waiting = [s for s in self.storage.drafts_waiting()
-                       if s.drafting == "queued" and only in (None, s.id)]
+            waiting = self._allowed([s for s in self.storage.drafts_waiting()
+                                     if s.drafting == "queued" and only in (None, s.id)])
         if done:
             self._report()
         return done
+
+    def _allowed(self, sessions: list[Session]) -> list[Session]:
+        """The sessions whose client's consent allows drafting; the rest are turned off, with why."""
+        allowed = []
+        for session in sessions:
+            reason = (drafting_blocked(self.storage, session.client_id,
+                                       session.started_at.astimezone().date())
+                      if session.client_id is not None else None)
+            if reason is None:
+                allowed.append(session)
+                continue
+            # Before the model is loaded or shown a word: the transcript and facts stay.
+            with contextlib.suppress(InvalidStateError):
+                self.storage.update_session(session.id, drafting="off", drafting_reason=reason,
+                                            drafting_progress=0.0)
+            self.audit.append(ACTOR, "note.draft_blocked", session_id=session.id,
+                              detail=f"client {session.client_id}: consent does not allow drafting")
+            log.info("session %s: not drafted: the client's consent does not allow it", session.id)
+        return allowed
 
     def model(self) -> LanguageModel:
         """The configured model, loaded once per run."""
@@ -189,6 +216,9 @@ class DraftRunner:
         settings = PracticeSettings.from_config(self.cfg)
         note = drafted.start(result.note, settings, session.draft_template, model.choice.label)
         note["drafting"]["done"] = []
+        clinician = result.clinician_label(self.cfg.speakers.clinician_name, voice_names(self.storage))
+        lines = facts.transcript_lines(result.segments)
+        context.put(note, context.section_for(self.storage, session, identity, lines, clinician))
         if stored is not None:  # a Redraft, or a note the clinician wrote in while it waited
             titles = {s.get("key"): s.get("title") for s in stored.get("sections", [])}
             drafted.keep_typed(note, drafted.typed_sections(stored, result.note), titles)
@@ -304,7 +334,8 @@ def _load(choice: ModelChoice, cfg) -> LanguageModel:
 
 def _reason_after(note: dict) -> str | None:
     """A line for the page when the check left nothing of the model's answers."""
-    kept = sum(1 for s in note["sections"] for x in s.get("statements", [])
+    kept = sum(1 for s in note["sections"] if s.get("key") != context.followup.KEY
+               for x in s.get("statements", [])
                if x.get("verified") and x.get("source") != drafted.RISK_SOURCE)
     dropped = int(note["drafting"].get("dropped", 0))
     if kept == 0 and dropped:

@@ -21,12 +21,11 @@ day. Every automatic action goes to the audit log as actor ``transcriber``.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import logging
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from pathlib import Path
@@ -34,6 +33,7 @@ from pathlib import Path
 from appliance import age, service
 from appliance.access.audit import AuditLog
 from appliance.access.keys import KeyStore
+from appliance.drafting import context
 from appliance.errors import (
     AudioFormatError,
     CryptoError,
@@ -48,12 +48,14 @@ from appliance.errors import (
     TranscriptionError,
 )
 from appliance.notes import times
+from appliance.store import formulations as formulation_table
 from appliance.store.db import Session, State, Storage, utcnow
 from appliance.store.lifecycle import can_become, sources
 from appliance.transcript import TranscriptResult
-from appliance.transcription import asr, retention
+from appliance.transcription import asr, formulations, retention
 from appliance.transcription.checkpoints import Checkpoints, load_voices
 from appliance.transcription.drafts import DraftRunner
+from appliance.transcription.joblock import single_instance
 from appliance.transcription.pipeline import Pipeline, Progress, Settings, release_memory
 from appliance.transcription.reader import RecordedFormat, open_audio
 
@@ -139,7 +141,7 @@ class Job:
         # The overnight run waits for a "Transcribe now" or Redraft job that holds the lock
         # (the night's queue must not slip a day); any other run gives way at once.
         keep_trying = self._night_not_over if overnight else self._wait_turn if queued else None
-        with _single_instance(Path(self.cfg.paths.runtime_dir), keep_trying) as mine:
+        with single_instance(Path(self.cfg.paths.runtime_dir), keep_trying) as mine:
             if not mine:
                 log.warning("another transcription job is running; this one does nothing")
                 return 0
@@ -224,7 +226,8 @@ class Job:
 
     def _run_queue(self, session_id: int | None, queue: list[Session] | None = None) -> int:
         queue = self._queue(session_id) if queue is None else queue
-        drafts = session_id is None and bool(self.storage.drafts_waiting())
+        drafts = session_id is None and bool(self.storage.drafts_waiting()
+                                             or formulation_table.waiting(self.storage))
         if not queue and not drafts:
             log.info("no sessions waiting for transcription or drafting")
             return 0
@@ -241,6 +244,9 @@ class Job:
             late = [s for s in self.requested() if s.id not in {q.id for q in queue}]
             code = max(code, self._transcribe_all(late, identity, None) if late else 0)
         self.draft_waiting(identity, session_id)
+        if session_id is None and not self.stop.is_set():
+            # Asked for on the page since the last Redraft run: drafted with the same model.
+            formulations.draft_queued(self, identity)
         return code
 
     def _transcribe_all(self, queue: list[Session], identity, session_id: int | None) -> int:
@@ -271,7 +277,7 @@ class Job:
 
     def run_drafts(self, session_id: int | None = None) -> int:
         """``holdnote draft``: the queued notes (or one session's, queued now); the exit code."""
-        with _single_instance(Path(self.cfg.paths.runtime_dir)) as mine:
+        with single_instance(Path(self.cfg.paths.runtime_dir)) as mine:
             if not mine:
                 log.warning("another job is running; it drafts the queued notes after its transcripts")
                 return 0
@@ -444,6 +450,8 @@ class Job:
             transcribed_at=self.now(), flags_enc=flags_enc, unreadable_s=result.unreadable_s,
             transcribe_requested_at=None, **self.drafts.state_after_transcript())
         self.checkpoints.drop(sid)
+        if self.cfg.drafting.model == "none":
+            self._follow_up(sid)
         detail = f"{len(result.segments)} segments, {len(result.flags)} flags"
         self.audit.append(ACTOR, "transcribe.done", session_id=sid, detail=detail)
         log.info("session %s: draft ready (%s)", sid, detail)
@@ -456,6 +464,14 @@ class Job:
                                   detail=retention.UNREADABLE_KEPT)
             else:
                 self._sweep().delete_audio(sid, "deleted after transcription")
+
+    def _follow_up(self, sid: int) -> None:
+        """No model drafts this note: last session's plan is followed up by code alone."""
+        try:
+            context.refresh(self.storage, sid, self.keys.identity(), self.keys.recipient(),
+                            self.cfg.speakers.clinician_name)
+        except Exception:  # the transcript is stored; a Redraft makes the section later
+            log.exception("session %s: could not follow up the previous plan", sid)
 
     def _report_unreadable(self, sid: int, result: TranscriptResult) -> None:
         """A damaged recording: a warning in the journal and an entry in the audit log.
@@ -484,24 +500,3 @@ def _reason(error: Exception) -> str:
     if isinstance(error, OSError) and not isinstance(error, HoldnoteError):
         text = f"cannot read the recording: {error.strerror or error}"
     return text[0].upper() + text[1:]
-
-
-@contextlib.contextmanager
-def _single_instance(runtime_dir: Path,
-                     keep_trying: Callable[[], bool] | None = None) -> Iterator[bool]:
-    """An exclusive lock so the timer and a manual run never work at once.
-
-    While another run holds it, ``keep_trying`` (which waits a moment) says whether to
-    try again; without it, or once it says no, this run gets False.
-    """
-    runtime_dir.mkdir(parents=True, exist_ok=True)
-    with open(runtime_dir / "transcribe.lock", "w") as handle:
-        while True:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if keep_trying is None or not keep_trying():
-                    yield False
-                    return
-        yield True

@@ -112,7 +112,8 @@ def test_demo_records_transcribes_serves_and_stops_cleanly(tmp_path, testdata):
         # Words of the sample dialogue that the tiny model transcribes reliably.
         assert "sleep" in words and "morning" in words
         assert "draft" in words
-        assert_notes_drafted(client, workdir, text)
+        signed = assert_client_series(client, workdir, text)
+        assert_notes_drafted(client, workdir, text, signed)
         assert_listen_and_correct(client, session_id)
         assert_transcribe_now(client, text)
         # Ctrl-C in a terminal: SIGINT to the whole foreground process group.
@@ -127,7 +128,34 @@ def test_demo_records_transcribes_serves_and_stops_cleanly(tmp_path, testdata):
     assert not (workdir / "run").exists()  # the unlocked key went with it
 
 
-def assert_notes_drafted(client: WebClient, workdir: Path, output: str) -> None:
+def assert_client_series(client: WebClient, workdir: Path, output: str) -> list[int]:
+    """The series is one client's: its page, week 3's follow-up of week 2's signed plan, and
+    the signed notes as PDF. Returns the sessions whose notes the demo signed."""
+    client_url = re.search(r"client:\s+https://localhost:\d+(/clients/(\d+))", output)
+    series = [int(n) for n in re.search(r"sessions ([\d, ]+) assigned", output).group(1).split(", ")]
+    signed = [int(n) for n in re.search(r"the notes of sessions ([\d, ]+) signed", output)
+              .group(1).split(", ")]
+    assert client_url and len(series) == 3 and signed == series[:2], output
+    page = client.get(client_url.group(1))
+    assert page.status == 200 and "D.M." in page.visible_text()
+    assert all(f'href="/sessions/{n}' in page.text for n in series) and "<svg" in page.text
+    # Week 3 is drafted again after week 2 was signed: it follows up week 2's plan.
+    storage, week3 = Storage(workdir / "data"), series[2]
+    deadline = time.monotonic() + 420
+    while storage.get_session(week3).drafting != "done":
+        assert time.monotonic() < deadline, "week 3 was not drafted again"
+        time.sleep(2)
+    followup = client.get(f"/sessions/{week3}").visible_text()
+    assert "From last session" in followup and "(from last session): discussed at" in followup
+    status, headers, body = client.fetch(f"/sessions/{signed[0]}/export.pdf", {})
+    assert status == 200 and body.startswith(b"%PDF") and "no-store" in headers["Cache-Control"]
+    status, _, body = client.fetch(f"{client_url.group(1)}/export.pdf", {})
+    assert status == 200 and body.startswith(b"%PDF")
+    return signed
+
+
+def assert_notes_drafted(client: WebClient, workdir: Path, output: str,
+                         signed: list[int]) -> None:
     """Every recorded session was drafted by the bundled model, and the page shows it."""
     recorded = [int(n) for n in re.findall(r"Recording session (\d+)", output)]
     drafting = [int(n) for n in re.findall(r"Drafting the note of session (\d+) with the bundled SmolLM2",
@@ -139,7 +167,9 @@ def assert_notes_drafted(client: WebClient, workdir: Path, output: str) -> None:
     storage = Storage(workdir / "data")
     assert [storage.get_session(n).drafting for n in recorded] == ["done"] * 4
     pages = [client.get(f"/sessions/{n}").text for n in recorded]
-    assert all('data-testid="drafted-banner"' in page for page in pages)
+    # A signed note no longer carries the "check every statement" banner.
+    assert all(('data-testid="drafted-banner"' in page) == (n not in signed)
+               for n, page in zip(recorded, pages, strict=True))
     # The sample's risk flags are statements citing their lines; the model's own statements
     # are in the note or listed as left out by the check, never silently lost.
     assert 'data-testid="citation"' in pages[0]

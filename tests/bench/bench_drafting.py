@@ -289,6 +289,34 @@ def print_quality(data: dict, inputs: dict[str, TranscriptResult]) -> None:
         print(f"     fact not covered  {missed}")
 
 
+def followup_found(planned: list[str], followed_up: list[str], lines: list) -> tuple[int, int, int]:
+    """(topics found, items said discussed, citations the check keeps) for one pair of sessions."""
+    from appliance.drafting import followup
+
+    made = followup.statements(planned, lines, "Plan of the note signed earlier")
+    discussed = [s for s in made if not s["absent"]]
+    stems = {followup.stem(w) for s in discussed for w in s["matched"]}
+    found = sum(1 for topic in followed_up if {followup.stem(w) for w in topic.split()} & stems)
+    return found, len(discussed), sum(1 for s in discussed if s["verified"])
+
+
+def print_followup(inputs: dict[str, TranscriptResult]) -> None:
+    """Last session's plan in the next draft (code, no model): what facts.json says was followed up."""
+    sessions = json.loads((SPEECH / "series" / "facts.json").read_text())["sessions"]
+    pairs = [("week1", "week2"), ("week2", "week3")]
+    print("\n4. From last session (the previous plan matched in the next transcript, by code)")
+    for label, results in (("reference lines", {n: reference_result(n) for n in SERIES}),
+                           ("the drafted transcripts", inputs)):
+        found = expected = said = kept = 0
+        for before, after in pairs:
+            lines = facts.transcript_lines(results[after].segments)
+            one = followup_found(sessions[before]["plan"], sessions[after]["followed_up"], lines)
+            found, said, kept = found + one[0], said + one[1], kept + one[2]
+            expected += len(sessions[after]["followed_up"])
+        print(f"   {label:<24} followed-up topics found {found} of {expected}; "
+              f"items said discussed {said}, citations kept by the check {kept} of {said}")
+
+
 # --- main -------------------------------------------------------------------------------------
 
 
@@ -305,6 +333,7 @@ def main() -> None:
         print_speed(data, baseline)
         print_projection(cfg, data)
         print_quality(data, inputs)
+        print_followup(inputs)
 
 
 if __name__ == "__main__":

@@ -164,7 +164,9 @@ def test_pending_states_are_those_waiting_for_the_overnight_job():
 
 # Writes of sessions.state in SQL text: "SET state = ?", "SET progress = ?, state = ?",
 # and update_session(..., state=...). The owner builds its SET list from a dict.
-STATE_WRITES = re.compile(r"\bSET\b[^\"'\n]*?\bstate\s*=|update_session\([^)]*\bstate\s*=", re.I)
+# A case conceptualization's own state column (appliance/store/formulations.py) is not the session's.
+STATE_WRITES = re.compile(
+    r"(?<!UPDATE formulations )\bSET\b[^\"'\n]*?\bstate\s*=|update_session\([^)]*\bstate\s*=", re.I)
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -172,6 +174,7 @@ def test_state_writes_are_found_by_the_guard():
     assert STATE_WRITES.search('conn.execute("UPDATE sessions SET state = ? WHERE id = ?"')
     assert STATE_WRITES.search("UPDATE sessions SET progress = 1, state = 'draft'")
     assert STATE_WRITES.search("storage.update_session(7, error=None, state=State.DRAFT)")
+    assert not STATE_WRITES.search("UPDATE formulations SET state = 'queued' WHERE client_id = ?")
     assert not STATE_WRITES.search("UPDATE notes SET signed_at = ? WHERE session_id = ?")
 
 
@@ -367,7 +370,8 @@ def test_upgrade_from_release_2_keeps_users_and_drops_unused_columns(tmp_path):
         assert conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
         columns = {row["name"] for row in conn.execute("PRAGMA table_info(users)")}
         user = conn.execute("SELECT * FROM users").fetchone()
-    assert columns == {"id", "username", "password_hash", "created_at", "last_login", "role"}
+    assert columns == {"id", "username", "password_hash", "created_at", "last_login", "role",
+                       "full_name", "credentials"}
     assert (user["username"], user["created_at"], user["last_login"], user["role"]) == (
         USER, "2026-01-05T09:00:00+00:00", "2026-02-01T08:30:00+00:00", "admin")
     store = KeyStore(storage, tmp_path / "run", work_factor=10,

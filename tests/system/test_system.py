@@ -25,6 +25,7 @@ test-artifacts/system/<release>/durations.txt.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -38,6 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from pypdf import PdfReader
 
 from tests.conftest import REPO, TESTDATA
 from tests.system import container as ct
@@ -526,6 +528,28 @@ def test_08a_sign_the_note_on_the_page(system):
             page.csrf())
         assert signed.status == 200 and 'data-testid="signed-banner"' in signed.text, \
             signed.text[-3000:]
+
+
+def test_08a2_a_client_page_and_the_signed_note_as_pdf(system):
+    with system.step("client and PDF"):
+        made = system.client.submit("/clients/new", {
+            "name": "R.K.", "identifier": "", "start_date": "", "goals": "Sleep through the night"})
+        found = re.match(r"/clients/(\d+)/consent$", made.path)
+        assert made.status == 200 and found, (made.path, made.text[-2000:])
+        client = f"/clients/{found.group(1)}"
+        where = f"/sessions/{system.session_id}"
+        assigned = system.client.post(f"{where}/client", {"client_id": found.group(1)},
+                                      system.client.get(where).csrf())
+        assert assigned.status == 200 and client in assigned.text, assigned.text[-2000:]
+        page = system.client.get(client)
+        assert page.status == 200 and "R.K." in page.visible_text() and where in page.text
+        # The PDF is made on the device with the installed fonts (fonts-dejavu-core).
+        for path in (f"{where}/export.pdf", f"{client}/export.pdf"):
+            status, headers, body = system.client.fetch(path, {})
+            assert status == 200 and body.startswith(b"%PDF"), (path, status, body[:300])
+            text = " ".join(" ".join(p.extract_text() for p in PdfReader(io.BytesIO(body)).pages)
+                            .split())
+            assert "R.K." in text and "sleeping better, plan kept" in text, (path, text[:1500])
 
 
 def test_08b_back_up_to_a_directory(system):

@@ -8,10 +8,12 @@ watches (<runtime_dir>/draft.request).
 from __future__ import annotations
 
 import re
+from datetime import date
 
 import pytest
 
 from appliance.access.keys import viewer
+from appliance.clients.records import make_record, seal_record
 from appliance.store.db import State
 from tests.conftest import USER, make_config
 from tests.support.web_support import (  # noqa: F401 - fixtures
@@ -172,4 +174,19 @@ def test_with_drafting_off_the_form_says_so_and_redraft_is_refused(user, svc, se
     response = _redraft(user, session_id)
     assert response.status_code == 409
     assert "Drafting is off on this device" in response.text
+    _not_queued(svc, session_id)
+
+
+def test_a_client_who_withdrew_consent_to_drafting_is_not_redrafted(user, svc, session_id):
+    client_id = svc.storage.create_client(
+        viewer(svc.storage, "dr.rivera").user_id,
+        seal_record(make_record("J.Q."), svc.keys.recipient()))
+    consent_id = svc.storage.add_consent(
+        client_id, given_on=date(2024, 1, 2), form_version="v1", obtained_by="Dr Rivera",
+        scope=("recording", "transcription", "drafting"), by="dr.rivera")
+    svc.storage.assign_client(session_id, client_id)
+    svc.storage.withdraw_consent(consent_id, date(2024, 1, 3))
+    response = _redraft(user, session_id)
+    # Refused on the page, not queued to be refused again by the drafting job.
+    assert response.status_code == 409 and "withdrew consent on 3 Jan 2024" in response.text
     _not_queued(svc, session_id)

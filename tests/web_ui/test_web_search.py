@@ -5,9 +5,10 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
+from appliance.clients.records import ClientRecord, seal_record
 from appliance.store.db import State
 from tests.support.web_support import (  # noqa: F401 - fixtures
-    START, actions, app, browser, clock, recovery, result, seed, svc, user)
+    START, actions, app, browser, clock, colleague, recovery, result, seed, svc, user)
 from web_ui.views.search_index import parse_query
 
 WORD = "quetzalcoatl"
@@ -118,3 +119,50 @@ def test_logging_in_prepares_the_index_in_the_background(app, browser, svc, cloc
     thread.join(timeout=60)
     assert len(svc.index._docs) == 2, "both sessions decrypted before any search"
     assert svc.index.warm(svc.keys.identity()) is None, "built once, not again"
+
+
+# --- clients (web_ui/views/search.py's client filter, client names in the index) ---------------
+
+
+def _client(svc, name: str, owner_id: int = 1) -> int:
+    return svc.storage.create_client(owner_id, seal_record(ClientRecord(name),
+                                                           svc.keys.recipient()))
+
+
+def test_a_client_filter_keeps_only_that_clients_sessions(user, svc, clock):
+    first, _ = _seed_two(svc, clock)
+    both = seed(svc, clock, started=START + timedelta(days=2), res=result(
+        [(1.0, "Client", f"The {WORD} came back.")]))
+    client_id = _client(svc, "Ines Marchetti")
+    svc.storage.assign_client(first, client_id)
+    assert _hits(user, WORD) == [str(both), str(first)]
+    page = user.get("/search", query_string={"q": WORD, "client": str(client_id)}).text
+    assert re.findall(r'data-testid="search-hit" data-session-id="(\d+)"', page) == [str(first)]
+    assert f'<option value="{client_id}" selected>Ines Marchetti</option>' in page
+    assert actions(svc)[-1] == "search"
+    assert "Ines" not in repr([e.detail for e in svc.audit.entries()])
+
+
+def test_a_clients_name_finds_their_sessions_and_follows_a_rename(user, svc, clock):
+    first, second = _seed_two(svc, clock)
+    client_id = _client(svc, "Ines Marchetti")
+    svc.storage.assign_client(second, client_id)
+    assert _hits(user, "marchetti") == [str(second)]
+    svc.storage.update_client(client_id, record_enc=seal_record(ClientRecord("Ines Okafor"),
+                                                                svc.keys.recipient()))
+    assert _hits(user, "marchetti") == []
+    assert _hits(user, "okafor") == [str(second)]
+    svc.storage.assign_client(second, None)
+    assert _hits(user, "okafor") == []
+
+
+def test_the_client_filter_offers_and_accepts_only_your_own_clients(app, user, svc, clock):
+    first, _ = _seed_two(svc, clock)
+    client_id = _client(svc, "Ines Marchetti")
+    svc.storage.assign_client(first, client_id)
+    chen = colleague(app, svc)
+    page = chen.get("/search").text
+    assert "Ines Marchetti" not in page and 'data-testid="search-client"' not in page
+    refused = chen.get("/search", query_string={"q": WORD, "client": str(client_id)})
+    assert refused.status_code == 404 and "no such client" in refused.text.lower()
+    assert _hits(chen, "marchetti") == []

@@ -47,7 +47,8 @@ SETUP = {"auth.setup", "device.healthz", "static"}
 # page left open would never be logged off. The note editor's background save
 # too: typing is reported by the keepalive, and the save made just before an
 # idle logoff must not keep the unattended login alive.
-PASSIVE = {"device.status_json", "sessions.autosave_note", "transcribe_now.status_json"}
+PASSIVE = {"device.status_json", "sessions.autosave_note", "transcribe_now.status_json",
+           "formulation.status_json"}
 USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
 SETUP_DONE = "holdnote.setup_done"
 SESSION_KEY = "login"

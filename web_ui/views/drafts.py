@@ -21,6 +21,7 @@ from flask import abort, flash, redirect, request, url_for
 from werkzeug.exceptions import BadRequest
 
 from appliance.access.roles import Access
+from appliance.clients import consent
 from appliance.drafting.settings import PracticeSettings
 from appliance.store.db import Session, State
 from web_ui.views import access, records, wake
@@ -161,8 +162,8 @@ def _state_line(state: str, reason: object, progress: float) -> str | None:
         why = str(reason).rstrip(".") if reason else "no reason was recorded"
         return (f"Drafting failed: {why}. The transcript and the facts are still here: "
                 "write the note yourself, or Redraft.")
-    if state == "off":
-        return OFF
+    if state == "off":  # the device has no model, or (the reason) the client's consent stops it
+        return str(reason) if reason else OFF
     # Done, but the check left nothing of the model's answers: the drafter says why.
     return str(reason) if reason else None
 
@@ -251,6 +252,12 @@ def _refusal(session: Session) -> str | None:
     svc = services()
     if drafting_off():
         return OFF
+    if session.client_id is not None:
+        # The job would refuse too; saying so now spares a "Redraft queued" that never drafts.
+        blocked = consent.drafting_blocked(svc.storage, session.client_id,
+                                           session.started_at.astimezone().date())
+        if blocked:
+            return blocked
     record = records.load_note(svc.storage, svc.plain, svc.keys.identity(), session.id)
     if (record is not None and record.signed) or session.state == State.SIGNED:
         return SIGNED

@@ -6,10 +6,15 @@ web page and any other export agree; the facts (date, client, consent) and
 the addenda are added here. File names never contain the client label.
 A template prompt is never printed as note text: a section the clinician
 has not written yet reads "Not completed." (see ``render.section_text``).
+:func:`as_pdf_note` gives the PDF (``appliance.notes.pdf``) the same facts,
+note and addenda in the same order.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+from appliance.notes.pdf import PdfAddendum, PdfNote, note_sections
 from appliance.notes.render import md_escape, note_to_markdown, note_to_text
 from appliance.store.db import Session
 from web_ui.views.formatting import clock, duration, when
@@ -79,6 +84,26 @@ def as_markdown(session: Session, label: str | None, record: NoteRecord,
         out += ["", "## Transcript", ""]
         out += _transcript_lines(transcript, "- `{time}` **{speaker}:** {text}", md_escape)
     return "\n".join(out).rstrip() + "\n"
+
+
+def as_pdf_note(session: Session, label: str | None, record: NoteRecord,
+                transcript: TranscriptView | None = None,
+                name: Callable[[str], str] = str) -> PdfNote:
+    """The note as the PDF prints it: the facts, note and addenda of :func:`as_text`, in its
+    order, with the signature naming the clinician by ``name`` (their profile's full name
+    and credentials) and the transcript only when given."""
+    note = _display_note(record)
+    signature = (f"Signed by {name(record.signed_by or '')} on {when(record.signed_at)}"
+                 if record.signed else None)
+    lines = (tuple(_transcript_lines(transcript, "{time}  {speaker}: {text}"))
+             if transcript is not None else None)
+    return PdfNote(
+        title=str(note.get("header") or "Session note"),
+        facts=tuple(_facts(session, label, record)),
+        sections=note_sections(note),
+        addenda=tuple(PdfAddendum(when(a.created_at), name(a.author), _text(a))
+                      for a in record.addenda),
+        signature=signature, transcript=lines)
 
 
 def _transcript_lines(view: TranscriptView, pattern: str, escape=lambda text: text) -> list[str]:

@@ -1,6 +1,6 @@
 """Full-text search over the unlocked device, held in this worker's memory.
 
-Client labels, notes, addenda and transcripts are decrypted into an index
+Client labels and names, notes, addenda and transcripts are decrypted into an index
 that lives only in RAM (nothing unencrypted touches the disk). Before each
 search a cheap query fingerprints every session (the tails of its
 ciphertexts change on every re-encryption), so only sessions that changed,
@@ -20,6 +20,7 @@ from datetime import datetime
 from typing import Any
 
 from appliance import age
+from appliance.clients.records import open_record
 from appliance.errors import TranscriptFormatError
 from appliance.store.db import Storage, Viewer
 from appliance.transcript import TranscriptResult
@@ -84,6 +85,7 @@ class Doc:
     seconds: array = field(default_factory=lambda: array("q"))
     kinds: bytearray = field(default_factory=bytearray)
     titles: list[str] = field(default_factory=list)
+    client: str | None = None  # the name of the session's client, if assigned
 
     def pack(self, parts: list[Part], segments: list[dict]) -> None:
         """Store the small ``parts`` and the transcript ``segments`` in the packed form."""
@@ -134,6 +136,7 @@ class Hit:
     label: str | None
     matches: int
     snippets: tuple[Snippet, ...]
+    client: str | None = None
 
 
 def parse_query(query: str) -> list[str]:
@@ -231,7 +234,7 @@ class SearchIndex:
             for row in rows:
                 seen.add(row["id"])
                 fingerprint = (row["label_v"], row["transcript_v"], row["note_v"],
-                               row["addenda_v"], row["state"])
+                               row["addenda_v"], row["state"], row["client_id"], row["client_v"])
                 doc = self._docs.get(row["id"])
                 if doc is None or doc.fingerprint != fingerprint:
                     self._docs[row["id"]] = self._build(row, fingerprint, identity)
@@ -246,6 +249,8 @@ class SearchIndex:
         texts = self.storage.session_texts(session_id)
         label = _readable(self.plain.text(texts.label_enc, identity, Where(session_id, "label")))
         parts = [Part("label", "Client", label)] if label else []
+        client = self._client_name(row["client_id"], identity)
+        parts += [Part("label", "Client", client)] if client else []
         if texts.note_enc is not None:
             note = self.plain.json(texts.note_enc, identity, Where(session_id, "note"))
             parts += note_parts(note) if isinstance(note, dict) else []
@@ -257,22 +262,33 @@ class SearchIndex:
             # Decrypted directly: a whole transcript would crowd the small-item cache.
             segments = transcript_segments(texts.result_enc, identity, self.plain, session_id)
         doc = Doc(session_id, datetime.fromisoformat(row["started_at"]), row["state"],
-                  fingerprint, label)
+                  fingerprint, label, client=client)
         doc.pack(parts, segments)
         return doc
 
+    def _client_name(self, client_id: int | None, identity: age.X25519Identity) -> str | None:
+        """The display name of the session's client (its record is encrypted like a label)."""
+        row = self.storage.client(client_id) if client_id is not None else None
+        if row is None:
+            return None
+        record = open_record(row, lambda blob: self.plain.decrypt(blob, identity))
+        return None if record.damaged else record.name  # a damaged record is left out
+
     def search(self, query: str, identity: age.X25519Identity, viewer: Viewer,
-               limit: int = 50) -> tuple[list[Hit], int]:
+               limit: int = 50, only: set[int] | None = None) -> tuple[list[Hit], int]:
         """Sessions ``viewer`` may read containing every term, newest first, and how many.
 
         The index holds every session of the device (one per worker); only the
-        viewer's own and shared sessions are matched, counted or quoted.
+        viewer's own and shared sessions are matched, counted or quoted, and,
+        with ``only`` (say one client's sessions), only those among them.
         """
         terms = parse_query(query)
         if not terms:
             return [], 0
         self.refresh(identity)
         readable = self.storage.readable_ids(viewer)
+        if only is not None:
+            readable &= only
         with self._lock:
             docs = [d for d in self._docs.values()
                     if d.session_id in readable and all(t in d.folded for t in terms)]
@@ -294,7 +310,7 @@ class SearchIndex:
                                              len(term)))
                 start = doc.folded.find(term, start + len(term))
         return Hit(doc.session_id, doc.started_at, doc.state, doc.label, matches,
-                   tuple(snippets))
+                   tuple(snippets), doc.client)
 
 
 def _snippet(part: Part, at: int, length: int) -> Snippet:

@@ -30,6 +30,7 @@ from appliance.transcript import TranscriptResult
 from web_ui.views import (
     access,
     audio,
+    client_assign,
     corrections,
     damage,
     deletion,
@@ -84,13 +85,14 @@ def index():
     return render_template("sessions.html", rows=rows, total=total, page=page, pages=pages,
                            filters=filters, state_labels=STATE_LABELS, owners=access.names(),
                            is_admin=access.viewer().admin,
-                           active={k: v for k, v in filters.items() if v})
+                           active={k: v for k, v in filters.items() if v},
+                           **client_assign.list_context(rows))
 
 
 # --- one session -------------------------------------------------------------------
 
 
-def _transcript(session_id: int, identity, correct_href: str | None = None) -> tuple:
+def transcript_view(session_id: int, identity, correct_href: str | None = None) -> tuple:
     """The transcript view and its rendered timeline, cached per ciphertext in this worker.
 
     ``(None, "")`` before there is a transcript; ``(Damaged, "")`` when it cannot be decrypted.
@@ -128,7 +130,7 @@ def _context(session_id: int) -> dict:
     session, level = access.session_for(session_id)
     identity = svc.keys.identity()
     fixes = corrections.page_context(session, level)
-    view, timeline = _transcript(session_id, identity, fixes["corrections"].line_href)
+    view, timeline = transcript_view(session_id, identity, fixes["corrections"].line_href)
     label = svc.plain.text(session.label_enc, identity, Where(session_id, "label"))
     record = records.load_note(svc.storage, svc.plain, identity, session_id)
     # The flag summary is only shown in the list; read here so the page can say it is damaged.
@@ -153,6 +155,7 @@ def _context(session_id: int) -> dict:
                               level == Access.OWN),
         **audio.page_context(session, level, view),
         **transcribe_now.page_context(session, level == Access.OWN),
+        **client_assign.session_context(session, level),
         **fixes,
     }
 

@@ -1,0 +1,1 @@
+"""A client's sessions over time: records, consent, trends, themes, case conceptualization."""
