@@ -207,10 +207,10 @@ def test_new_keys_of_an_upgrade_are_reported(tmp_path, template):
     text = template.read_text().replace("night_end = \"06:30\"\n", "")
     old.write_text(text.split("[security]")[0])  # an older file without that section
     done = bash(f"config_new_keys {old} {template}", tmp_path)
-    # [backup] comes after [security] in the template, so it is new here too.
+    # [backup] and [practice] come after [security] in the template, so they are new here too.
     assert done.stdout.split() == ["backup.keep", "backup.margin_mb", "backup.max_age_hours",
                                    "backup.recipient", "backup.require_mount", "backup.target_dir",
-                                   "security.lockout_minutes", "security.max_failed_logins",
+                                   "practice.name", "security.lockout_minutes", "security.max_failed_logins",
                                    "security.scrypt_work_factor", "transcription.night_end"]
 
 

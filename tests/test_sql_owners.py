@@ -15,7 +15,7 @@ from pathlib import Path
 from types import ModuleType
 
 from appliance.access import audit, failures, keys, logins
-from appliance.store import backups, clients, db, formulations, transcripts, voices
+from appliance.store import backups, clients, db, formulations, process_notes, transcripts, voices
 from appliance.transcription import checkpoints
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,6 +39,7 @@ OWNERS: dict[str, ModuleType] = {
     "clients": clients,
     "client_consents": clients,
     "formulations": formulations,
+    "process_notes": process_notes,
 }
 
 # Upper-case SQL keywords followed by a table name: how this code base writes SQL.

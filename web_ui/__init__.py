@@ -82,6 +82,12 @@ def create_app(config: config_mod.Config | None = None, *,
     app.register_blueprint(clients.bp)
     from web_ui.views import formulation  # a client's case conceptualization
     app.register_blueprint(formulation.bp)
+    from web_ui.views import process_notes  # the clinician's private note on a session
+    app.register_blueprint(process_notes.bp)
+    from web_ui.views import supervision  # de-identified excerpts for supervision
+    app.register_blueprint(supervision.bp)
+    from web_ui.views import practice  # "My practice": your interventions over time
+    app.register_blueprint(practice.bp)
     formatting.install(app)
     errors.install(app)
 

@@ -10,5 +10,12 @@
   one section, prompts for the clinician in the others);
 - :mod:`render`: a note as plain text and as Markdown for export, and which
   sections are filled (a note with a section left at its prompt cannot be signed);
-- :mod:`times`: the one rule for times and lengths people read.
+- :mod:`times`: the one rule for times and lengths people read;
+- :mod:`pdf`, :mod:`pdf_layout`: a note and a client's record as PDF;
+- :mod:`interventions`, :mod:`intervention_rules`: the clinician's own interventions
+  (questions, reflections, interruptions, latency, silences), as cues;
+- :mod:`ruptures`, :mod:`rupture_words`: moments to review (a client confronting or
+  withdrawing) and whether a repair followed;
+- :mod:`supervision`, :mod:`supervision_dates`, :mod:`supervision_pdf`: the
+  de-identified supervision excerpt.
 """

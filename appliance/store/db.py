@@ -24,6 +24,7 @@ keeps it so); every other module goes through the owner's functions:
   encrypted record and the consents on record; ``sessions.client_id`` is written here)
 - ``formulations``: :mod:`appliance.store.formulations` (a client's case
   conceptualizations, one row per version)
+- ``process_notes``: :mod:`appliance.store.process_notes` (a clinician's private note per session)
 """
 
 from __future__ import annotations

@@ -261,4 +261,18 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE users ADD COLUMN full_name TEXT;
     ALTER TABLE users ADD COLUMN credentials TEXT;
 """,
+    # 10: process notes. A clinician's private note on a session (psychotherapy
+    # notes in the health-privacy sense): one per session and author, encrypted,
+    # readable only by its author, never exported, searched or given to a model.
+    # Deleting the session or the author deletes it.
+    """
+    CREATE TABLE process_notes (
+        session_id INTEGER NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+        author_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        body_enc BLOB NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (session_id, author_id)
+    );
+""",
 )

@@ -17,7 +17,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ORDER = ("crypto", "recorder", "transcribe", "speakers", "risk", "drafting", "web", "playback",
-         "backup", "clients", "formulation")
+         "backup", "clients", "formulation", "review")
 
 
 def sections(wanted: list[str]) -> list[str]:

@@ -47,7 +47,8 @@ def test_export_copy_download_and_print(make_page, seeded, device):
         .map(sel => document.querySelector(sel))
         .filter(Boolean).map(el => getComputedStyle(el).display)""")
     assert hidden and all(d == "none" for d in hidden), hidden
-    assert page.get_by_test_id("transcript").is_visible()
+    # The note prints first and alone: the transcript only when asked for (test_print.py).
+    assert not page.get_by_test_id("transcript").is_visible()
     page.emulate_media(media="screen")
     actions = [(e.action, e.session_id, e.detail) for e in device.audit_entries()]
     assert ("session.export", seeded.long, "md") in actions

@@ -291,7 +291,9 @@ def test_assigning_a_draft_follows_up_the_clients_last_signed_plan(user, svc, cl
     followup = [s for s in _note(svc, later)["sections"] if s["key"] == "followup"]
     assert followup and "Keep a worry log each evening (from last session): discussed at 0:05" \
         in followup[0]["text"]
-    assert "discussed at 0:05" in user.get(f"/sessions/{later}").text
+    page = user.get(f"/sessions/{later}").text
+    # The citation links to the line it cites, on this session's page.
+    assert 'href="#t-5"' in page and 'data-testid="citation-missing"' not in page
     # Unassigned, another client's plan must not stay in the note.
     _assign(user, later, "")
     assert not [s for s in _note(svc, later)["sections"] if s["key"] == "followup"]

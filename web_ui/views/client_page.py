@@ -29,7 +29,7 @@ from appliance.clients.themes import Mention, Theme
 from appliance.store.db import Session
 from appliance.store.voices import voice_names
 from appliance.transcript import TranscriptResult
-from web_ui.views import charts
+from web_ui.views import charts, interventions, moments
 from web_ui.views.client_access import audit_client, client_for, session_day
 from web_ui.views.clients import bp
 from web_ui.views.context import services
@@ -180,6 +180,20 @@ def recent(theme: Theme) -> tuple[list[Mention], int]:
     return shown, len(first) - len(shown)
 
 
+def _intervention_charts(client: Client, sessions: list[Session], identity) -> list[Markup]:
+    """Your interventions in the client's sessions over time, cached like the analysis."""
+    svc = services()
+    key = _cache_key(client, sessions, svc.cfg.speakers.clinician_name, voice_names(svc.storage))
+    return interventions.client_charts(key, lambda: _results(sessions, identity)[0])
+
+
+def _moments(client: Client, sessions: list[Session], identity) -> list[moments.ClientRow]:
+    """Moments to review in the client's sessions, cached like the analysis."""
+    svc = services()
+    key = _cache_key(client, sessions, svc.cfg.speakers.clinician_name, voice_names(svc.storage))
+    return moments.client_rows(key, lambda: _results(sessions, identity)[0])
+
+
 @bp.route("/clients/<int:client_id>")
 def page(client_id: int):
     """The client page."""
@@ -196,4 +210,6 @@ def page(client_id: int):
         analysis=analysis, talk_charts=talk, cue_charts=cues, consent=consents[0] if consents else None,
         scope_words=consent_mod.SCOPE_WORDS, day=consent_mod.day, links=_links(client_id),
         line_href=_LineHrefs(), recent=recent, shown_sessions=SHOWN_SESSIONS,
-        unknown=analysis.trends.unknown)
+        unknown=analysis.trends.unknown,
+        intervention_charts=_intervention_charts(client, sessions, identity),
+        client_moments=_moments(client, sessions, identity))

@@ -36,6 +36,9 @@ from web_ui.views import (
     deletion,
     drafts,
     export,
+    interventions,
+    moments,
+    process_notes,
     records,
     retention_note,
     transcribe_now,
@@ -155,7 +158,10 @@ def _context(session_id: int) -> dict:
                               level == Access.OWN),
         **audio.page_context(session, level, view),
         **transcribe_now.page_context(session, level == Access.OWN),
+        **process_notes.page_context(session, level),
         **client_assign.session_context(session, level),
+        **interventions.page_context(session, level, identity),
+        **moments.session_context(session, level, identity),
         **fixes,
     }
 
@@ -165,6 +171,7 @@ def show(session_id: int):
     """The session page."""
     context = _context(session_id)
     audit("session.view", session_id)
+    process_notes.audit_view(context)
     return render_template("session.html", **context)
 
 
