@@ -429,7 +429,10 @@ def _run(demo: Demo) -> int:
     # Recorded after the night run: it waits, for "Transcribe now" on its page.
     waiting = record_sample(demo, factory, _audio_seconds(later), "a session for tonight")
     more = (f"  client:      {url}clients/{client.client_id} ({SERIES_CLIENT}: the series' "
-            f"three weeks, trends, themes; notes of weeks 1–2 signed)\n" if client else "")
+            f"three weeks, trends, themes; notes of weeks 1–2 signed)\n"
+            f"  your review: each session's interventions and moments to review, a private "
+            f"process note, a supervision excerpt; all your sessions: {url}review\n"
+            if client else "")
     demo.say(f"\nReady: session {session_id} has a draft note: {url}sessions/{session_id}\n{more}"
              "  listen:      click a transcript line to play the recording from it (kept until "
              "the note is signed); Correct a line or rename a speaker under the transcript\n"

@@ -31,6 +31,7 @@ previous one is the same episode and is not listed again.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from statistics import median
@@ -97,12 +98,12 @@ class _Turn:
     def end(self) -> float:
         return self.lines[-1].end
 
-    @property
+    @functools.cached_property
     def text(self) -> str:
         return " ".join(line.text.strip() for line in self.lines)
 
-    @property
-    def length(self) -> int:
+    @functools.cached_property
+    def length(self) -> int:  # read several times per turn by the drop rule
         return len(rw.words(self.text))
 
 

@@ -178,6 +178,9 @@ def assert_notes_drafted(client: WebClient, workdir: Path, output: str,
     # The series clinician was enrolled by name: their lines carry it in every week.
     assert "Enrolled the series clinician's voice as Dr Rivera" in output
     assert all(">Dr Rivera<" in page and ">Client<" in page for page in pages[1:])
+    # Labelled sessions give the clinician's own review: interventions and moments to review.
+    assert all('data-testid="interventions"' in page and 'data-testid="moments"' in page
+               and 'data-testid="moments-unavailable"' not in page for page in pages[1:])
 
 
 def assert_listen_and_correct(client: WebClient, session_id: str) -> None:

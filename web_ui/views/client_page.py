@@ -12,8 +12,10 @@ with the client's id only.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 
@@ -57,7 +59,7 @@ class Row:
     transcript: str  # "", "none" (not transcribed yet) or "damaged"
 
 
-def _results(sessions: list[Session], identity) -> tuple[list[SessionText], dict[int, str]]:
+def session_texts(sessions: list[Session], identity) -> tuple[list[SessionText], dict[int, str]]:
     """The readable transcripts, and for the others why not ("none" or "damaged")."""
     svc = services()
     texts, missing = [], {}
@@ -88,15 +90,24 @@ def _cache_key(client: Client, sessions: list[Session], clinician: str,
                       ).encode()
 
 
-def _analysis(client: Client, sessions: list[Session], identity) -> tuple[Analysis, dict]:
+TextsOnce = Callable[[], tuple[list[SessionText], dict[int, str]]]
+
+
+def _texts_once(sessions: list[Session], identity) -> TextsOnce:
+    """The client's transcripts decrypted at most once per request, by whichever
+    analysis needs them first (the others are usually cached)."""
+    return functools.cache(lambda: session_texts(sessions, identity))
+
+
+def _analysis(client: Client, sessions: list[Session], texts: TextsOnce) -> tuple[Analysis, dict]:
     svc = services()
     clinician = svc.cfg.speakers.clinician_name
     enrolled = voice_names(svc.storage)
     key = _cache_key(client, sessions, clinician, enrolled)
 
     def produce() -> tuple[Analysis, dict]:
-        texts, missing = _results(sessions, identity)
-        return analyse(texts, client.record.goals, clinician_name=clinician,
+        readable, missing = texts()
+        return analyse(readable, client.record.goals, clinician_name=clinician,
                        enrolled=enrolled), missing
 
     return svc.plain.derived("client-page", key, produce, _CACHE_WEIGHT)
@@ -180,18 +191,19 @@ def recent(theme: Theme) -> tuple[list[Mention], int]:
     return shown, len(first) - len(shown)
 
 
-def _intervention_charts(client: Client, sessions: list[Session], identity) -> list[Markup]:
+def _intervention_charts(client: Client, sessions: list[Session],
+                         texts: TextsOnce) -> list[Markup]:
     """Your interventions in the client's sessions over time, cached like the analysis."""
     svc = services()
     key = _cache_key(client, sessions, svc.cfg.speakers.clinician_name, voice_names(svc.storage))
-    return interventions.client_charts(key, lambda: _results(sessions, identity)[0])
+    return interventions.client_charts(key, lambda: texts()[0])
 
 
-def _moments(client: Client, sessions: list[Session], identity) -> list[moments.ClientRow]:
+def _moments(client: Client, sessions: list[Session], texts: TextsOnce) -> list[moments.ClientRow]:
     """Moments to review in the client's sessions, cached like the analysis."""
     svc = services()
     key = _cache_key(client, sessions, svc.cfg.speakers.clinician_name, voice_names(svc.storage))
-    return moments.client_rows(key, lambda: _results(sessions, identity)[0])
+    return moments.client_rows(key, lambda: texts()[0])
 
 
 @bp.route("/clients/<int:client_id>")
@@ -201,7 +213,8 @@ def page(client_id: int):
     identity = svc.keys.identity()  # a locked device: the login page, which unlocks it
     client = client_for(client_id)
     sessions = svc.storage.client_sessions(client_id)
-    analysis, missing = _analysis(client, sessions, identity)
+    texts = _texts_once(sessions, identity)
+    analysis, missing = _analysis(client, sessions, texts)
     talk, cues = _charts(analysis)
     consents = consent_mod.consents_of(svc.storage, client_id)
     audit_client("client.view", client_id)
@@ -211,5 +224,5 @@ def page(client_id: int):
         scope_words=consent_mod.SCOPE_WORDS, day=consent_mod.day, links=_links(client_id),
         line_href=_LineHrefs(), recent=recent, shown_sessions=SHOWN_SESSIONS,
         unknown=analysis.trends.unknown,
-        intervention_charts=_intervention_charts(client, sessions, identity),
-        client_moments=_moments(client, sessions, identity))
+        intervention_charts=_intervention_charts(client, sessions, texts),
+        client_moments=_moments(client, sessions, texts))

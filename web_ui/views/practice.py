@@ -22,7 +22,7 @@ from appliance.clients.consent import day
 from appliance.store.db import Session
 from web_ui.views import access, interventions
 from web_ui.views.auth import audit
-from web_ui.views.client_page import _results
+from web_ui.views.client_page import session_texts
 from web_ui.views.context import services
 
 bp = Blueprint("practice", __name__)
@@ -63,7 +63,7 @@ def page():
     identity = svc.keys.identity()  # a locked device: the login page, which unlocks it
     sessions = own_sessions()
     key = _cache_key(sessions, access.viewer().user_id)
-    found = interventions.cached("practice", key, lambda: _results(sessions, identity)[0])
+    found = interventions.cached("practice", key, lambda: session_texts(sessions, identity)[0])
     months = groups(found)
     left_out = Counter(f.reason for _, f in found if isinstance(f, interventions.Unavailable))
     audit("practice.view")
