@@ -21,6 +21,7 @@ from importlib import resources
 from itertools import pairwise
 
 from appliance.clients.lines import Prepared, words_of
+from appliance.notes.words import fold
 
 MIN_SESSIONS = 2
 LIMIT = 30
@@ -63,23 +64,6 @@ def stop_words() -> frozenset[str]:
     """The stop words shipped with Holdnote (appliance/clients/stop_words.txt)."""
     text = resources.files("appliance.clients").joinpath("stop_words.txt").read_text("utf-8")
     return frozenset(w.strip() for w in text.splitlines() if w.strip() and not w.startswith("#"))
-
-
-@cache
-def fold(word: str) -> str:
-    """``word`` without its common English endings, so a theme gathers its forms.
-
-    Crude on purpose (no dictionary): "meetings", "meeting" and "meet" fold together,
-    which for a theme is what is wanted.
-    """
-    for suffix, keep in (("ies", "y"), ("sses", "ss"), ("ing", ""), ("ed", ""), ("es", ""),
-                         ("s", "")):
-        stem = word[: -len(suffix)] + keep
-        if word.endswith(suffix) and len(stem) >= _MIN_LETTERS and not word.endswith(("ss", "us", "is")):
-            if keep == "" and len(stem) > 3 and stem[-1] == stem[-2] and stem[-1] not in "lsz":
-                stem = stem[:-1]  # stopped -> stop, running -> run
-            return stem
-    return word
 
 
 def is_content(word: str, stop: frozenset[str]) -> bool:

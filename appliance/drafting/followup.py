@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from appliance.drafting import parse, verify
 from appliance.notes import render, times
 from appliance.notes.facts import Line
+from appliance.notes.words import fold as stem
 
 KEY = "followup"
 TITLE = "From last session"
@@ -65,22 +66,6 @@ class Match:
 
     line: Line
     shared: tuple[str, ...]  # the line's own words that matched, in the line's order
-
-
-def stem(word: str) -> str:
-    """A word cut to a simple stem: breathing, breathes, breathe -> breath; logs -> log."""
-    word = word.lower().removesuffix("'s")
-    if len(word) > 4 and word.endswith("ies"):
-        return word[:-3] + "y"
-    for suffix, keep in (("ing", 3), ("ed", 3), ("es", 4), ("s", 3)):
-        if word.endswith(suffix) and len(word) - len(suffix) >= keep and not word.endswith("ss"):
-            word = word[: -len(suffix)]
-            break
-    if len(word) > 3 and word[-1] == word[-2] and word[-1] not in "aeiouls":
-        word = word[:-1]  # running -> runn -> run
-    if len(word) > 4 and word.endswith("e"):
-        word = word[:-1]  # breathe -> breath, exercise -> exercis
-    return word
 
 
 def key_words(text: str) -> dict[str, str]:

@@ -17,5 +17,6 @@
 - :mod:`ruptures`, :mod:`rupture_words`: moments to review (a client confronting or
   withdrawing) and whether a repair followed;
 - :mod:`supervision`, :mod:`supervision_dates`, :mod:`supervision_pdf`: the
-  de-identified supervision excerpt.
+  de-identified supervision excerpt;
+- :mod:`words`: the one rule folding a word's endings, wherever words are compared.
 """
