@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from flask import abort, current_app, url_for
+from flask import abort, url_for
 
 from appliance.clients import records
 from appliance.clients.records import Client
@@ -50,10 +50,8 @@ def any_client(client_id: int) -> Client | None:
 
 
 def client_href(client_id: int) -> str:
-    """The client's page when it exists (helper "trends"), else its edit page."""
-    if "clients.page" in current_app.view_functions:
-        return url_for("clients.page", client_id=client_id)
-    return url_for("clients.edit", client_id=client_id)
+    """The client's page."""
+    return url_for("clients.page", client_id=client_id)
 
 
 def today() -> date:

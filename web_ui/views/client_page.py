@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 
-from flask import current_app, render_template, url_for
+from flask import render_template, url_for
 from markupsafe import Markup
 
 from appliance.clients import consent as consent_mod
@@ -156,15 +156,11 @@ def _charts(analysis: Analysis) -> tuple[list[Markup], list[tuple[Cue, Markup]]]
 
 
 def _links(client_id: int) -> dict[str, str]:
-    """Links to the client's other pages, where those pages exist."""
-    found = current_app.view_functions
-    links = {"edit": url_for("clients.edit", client_id=client_id),
-             "consent": url_for("clients.consent", client_id=client_id)}
-    if "formulation.page" in found:
-        links["formulation"] = url_for("formulation.page", client_id=client_id)
-    if "client_export.record" in found:
-        links["export"] = url_for("client_export.record", client_id=client_id, fmt="pdf")
-    return links
+    """Links to the client's other pages."""
+    return {"edit": url_for("clients.edit", client_id=client_id),
+            "consent": url_for("clients.consent", client_id=client_id),
+            "formulation": url_for("formulation.page", client_id=client_id),
+            "export": url_for("client_export.record", client_id=client_id, fmt="pdf")}
 
 
 class _LineHrefs:
