@@ -7,8 +7,8 @@ Run as ``python -m tests.bench review`` (or ``make bench``). Two tables:
   labelled by hand in tests/data/interventions_labels.tsv (open question, closed
   question, reflection, other), against what appliance/notes/interventions.py
   counts; precision and recall per label.
-- "Moments to review" (``ruptures_table``, from tests/bench/review_ruptures.py
-  when that module is there): the rupture-and-repair candidates.
+- "Moments to review" (``ruptures_table``, from tests/bench/review_ruptures.py):
+  the rupture-and-repair candidates against the written dialogues' labels.
 
 The loaders here are shared with tests/notes/test_interventions.py.
 """
@@ -25,6 +25,7 @@ if __package__ in (None, ""):  # run as a script: make the project importable
 
 from appliance.notes.interventions import Interventions, session_interventions
 from appliance.transcript import Segment, Silence, TranscriptResult
+from tests.bench.review_ruptures import ruptures_table
 
 ROOT = Path(__file__).resolve().parents[2]
 SPEECH = ROOT.parent / "shared" / "testdata" / "speech"
@@ -134,10 +135,6 @@ def main() -> None:
         print(f"skipped: no shared test data at {SPEECH}")
         return
     interventions_table()
-    try:  # helper "ruptures" adds its figures in tests/bench/review_ruptures.py
-        from tests.bench.review_ruptures import ruptures_table
-    except ImportError:
-        return
     print()
     ruptures_table()
 
